@@ -1,0 +1,243 @@
+"""What an indicator is: a declaration (id, dimension, names, inputs, summary) plus a small pure function.
+
+The function reads a `Context` (the household as of one moment of event time) and returns a
+`Finding` (a number, and optionally the member and event it is about) or None.  It never decides
+the level: the L/M/H thresholds, the weight and any extra parameters live in rules.yaml, so an
+operator changes them without touching code.  `Registry.add` checks every declaration at import time.
+"""
+
+from __future__ import annotations
+
+import inspect
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from functools import cached_property
+from typing import Any
+
+from monitor.categories import CATEGORIES, Family
+from monitor.household import HouseholdFacts, MemberState
+from monitor.model import DAY, Event
+
+__all__ = [
+    "Context", "Dimension", "Finding", "Indicator", "IndicatorFn", "Level", "Region", "Registry", "declarer",
+]
+
+
+class Dimension(StrEnum):
+    """The six dimensions of catalogue §3.1."""
+
+    INCOME = "income"
+    ASSETS = "assets"
+    EXPENDITURE = "expenditure"
+    HEALTH_DISABILITY = "health_disability"
+    EMPLOYMENT = "employment"
+    FAMILY_EVENTS = "family_events"
+
+
+class Level(IntEnum):
+    """Indicator level; anything below L is NONE."""
+
+    NONE = 0
+    L = 1
+    M = 2
+    H = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What an indicator saw: its value, and the member and event behind it when there is one."""
+
+    value: float
+    subject: str | None = None
+    evidence: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """Region parameters (catalogue §3.1), resolved from rules.yaml for one household."""
+
+    code: str
+    dibao: float
+    edge_mult: float
+    pcdi_prev: float
+    oop_t_low: float
+    oop_t_gen: float
+    funeral_cost: float
+    education_cost: float
+    working_age_min: int
+    working_age_max: int
+    severe_includes_grade3_mental: bool
+
+
+@dataclass(frozen=True)
+class Context:
+    """A household as of time `t`: its facts, its applied events by category, its region."""
+
+    facts: HouseholdFacts
+    events_by_category: Mapping[str, Sequence[Event]]
+    t: int
+    region: Region
+    trigger: Event | None = None
+
+    def within(self, category: str, days: float) -> Sequence[Event]:
+        """Events of one category with t - days < event time <= t (the window is in event time)."""
+        events = self.events_by_category.get(category, ())
+        if not events:
+            return ()
+        keys = [e.t for e in events] if len(events) < 8 else _times(events)
+        lo = bisect_right(keys, self.t - days * DAY)
+        hi = bisect_right(keys, self.t)
+        return events[lo:hi]
+
+    def latest(self, category: str) -> Event | None:
+        """The most recent event of one category at or before t."""
+        events = self.events_by_category.get(category, ())
+        hi = bisect_right(_times(events), self.t) if events else 0
+        return events[hi - 1] if hi else None
+
+    @cached_property
+    def members(self) -> list[MemberState]:
+        """Members alive and in the household at t."""
+        return self.facts.present_members(self.t)
+
+    @property
+    def size(self) -> int:
+        """Number of members present (at least 1, so per-capita figures stay finite)."""
+        return max(1, len(self.members))
+
+    @cached_property
+    def income(self) -> float:
+        """Household monthly income at t under the 就高原则."""
+        return self.facts.household_income(self.t)
+
+    @property
+    def annual_income(self) -> float:
+        """Twelve times the monthly income."""
+        return 12.0 * self.income
+
+    @property
+    def pci(self) -> float:
+        """Per-capita monthly income."""
+        return self.income / self.size
+
+    @property
+    def r(self) -> float:
+        """Per-capita income as a multiple of the region's dibao standard."""
+        return self.pci / self.region.dibao
+
+    def age(self, member: MemberState) -> int:
+        """Age of a member at t."""
+        return member.age(self.t)
+
+    def working_age(self, member: MemberState) -> bool:
+        """16-59 unless the region says otherwise."""
+        return self.region.working_age_min <= member.age(self.t) <= self.region.working_age_max
+
+    @cached_property
+    def earners(self) -> list[MemberState]:
+        """Present members with wage or business income, highest first."""
+        return self.facts.earners(self.t)
+
+    def is_main_earner(self, member: MemberState) -> bool:
+        """The top earner at t (or, for someone who has died or left, just before)."""
+        if member.present(self.t):
+            return bool(self.earners) and self.earners[0].person_id == member.person_id
+        gone_at = min(x for x in (member.died_at, member.left_at) if x is not None)
+        before = self.facts.earners(gone_at - 1)
+        return bool(before) and before[0].person_id == member.person_id
+
+    def member(self, person_id: str | None) -> MemberState | None:
+        """A member by id, present or not."""
+        return self.facts.members.get(person_id) if person_id else None
+
+
+def _times(events: Sequence[Event]) -> list[int]:
+    return [e.t for e in events]
+
+
+IndicatorFn = Callable[..., Finding | None]
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One of the 67 indicators: its declaration and its function."""
+
+    id: str
+    dimension: Dimension
+    name_zh: str
+    name_en: str
+    inputs: frozenset[str]
+    summary: str
+    fn: IndicatorFn
+    headline: Family | None = None
+    params: tuple[str, ...] = ()
+
+    def evaluate(self, ctx: Context, params: Mapping[str, Any]) -> Finding | None:
+        """Run the function with its declared parameters taken from rules.yaml."""
+        return self.fn(ctx, **{name: params[name] for name in self.params})
+
+
+@dataclass
+class Registry:
+    """The one indicator registry: ids unique, dimensions known, inputs real categories."""
+
+    _by_id: dict[str, Indicator] = field(default_factory=dict)
+
+    def add(self, ind: Indicator) -> None:
+        """Register one indicator; raises ValueError on any inconsistency, at import time."""
+        if ind.id in self._by_id:
+            msg = f"duplicate indicator id '{ind.id}'"
+            raise ValueError(msg)
+        unknown = sorted(ind.inputs - CATEGORIES.keys())
+        if unknown:
+            msg = f"indicator '{ind.id}': unknown input categories {unknown}"
+            raise ValueError(msg)
+        signature = inspect.signature(ind.fn)
+        kw_only = [n for n, prm in signature.parameters.items() if prm.kind is prm.KEYWORD_ONLY]
+        if tuple(kw_only) != ind.params:
+            msg = f"indicator '{ind.id}': keyword-only parameters {kw_only} differ from params {ind.params}"
+            raise ValueError(msg)
+        self._by_id[ind.id] = ind
+
+    def __iter__(self) -> Iterator[Indicator]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __getitem__(self, indicator_id: str) -> Indicator:
+        return self._by_id[indicator_id]
+
+    def __contains__(self, indicator_id: object) -> bool:
+        return indicator_id in self._by_id
+
+    def ids(self) -> list[str]:
+        """All ids, in registration order."""
+        return list(self._by_id)
+
+
+def declarer(
+    target: list[Indicator], dimension: Dimension
+) -> Callable[..., Callable[[IndicatorFn], IndicatorFn]]:
+    """A decorator factory for one dimension module: `@declare(id=..., ...)` appends to `target`.
+
+    The function's keyword-only parameters are the indicator's params, read from rules.yaml.
+    """
+
+    def declare(
+        *, id: str, name_zh: str, name_en: str, inputs: Iterable[str], summary: str,  # noqa: A002
+        headline: Family | None = None,
+    ) -> Callable[[IndicatorFn], IndicatorFn]:
+        def register(fn: IndicatorFn) -> IndicatorFn:
+            params = tuple(n for n, prm in inspect.signature(fn).parameters.items()
+                           if prm.kind is prm.KEYWORD_ONLY)
+            target.append(Indicator(id=id, dimension=dimension, name_zh=name_zh, name_en=name_en,
+                                    inputs=frozenset(inputs), summary=summary, fn=fn, headline=headline,
+                                    params=params))
+            return fn
+
+        return register
+
+    return declare

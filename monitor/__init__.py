@@ -1,0 +1,1 @@
+"""household-risk-monitor: streaming risk monitoring of low-income households (the engine)."""

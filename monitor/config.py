@@ -1,0 +1,51 @@
+"""Settings: one frozen object read once from the environment (prefix MONITOR_) and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from monitor.errors import ConfigError
+from monitor.privacy import DEV_KEY_LABEL, Pseudonymiser
+
+__all__ = ["PACKAGE_ROOT", "Settings"]
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings.  Never read os.environ anywhere else."""
+
+    pseudonym_key: bytes
+    key_is_development: bool
+    broker: str
+    topic_prefix: str
+    data_dir: Path
+    partitions: int
+    rules_path: Path
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read MONITOR_* variables; the pseudonym key falls back to a clearly-labelled development key."""
+        env = os.environ if env is None else env
+        key = env.get("MONITOR_PSEUDONYM_KEY", "")
+        partitions_text = env.get("MONITOR_PARTITIONS", "8")
+        if not partitions_text.isdigit() or not 1 <= int(partitions_text) <= 256:
+            problem = "must be a whole number from 1 to 256"
+            raise ConfigError("environment", "MONITOR_PARTITIONS", problem)  # noqa: EM101
+        return cls(
+            pseudonym_key=(key or DEV_KEY_LABEL).encode(),
+            key_is_development=not key,
+            broker=env.get("MONITOR_BROKER", "kafka://127.0.0.1:9092"),
+            topic_prefix=env.get("MONITOR_TOPIC_PREFIX", ""),
+            data_dir=Path(env.get("MONITOR_DATA_DIR", "./data")),
+            partitions=int(partitions_text),
+            rules_path=Path(env.get("MONITOR_RULES", str(PACKAGE_ROOT / "rules.yaml"))),
+        )
+
+    def pseudonymiser(self) -> Pseudonymiser:
+        """The keyed pseudonymiser for these settings."""
+        return Pseudonymiser(self.pseudonym_key)

@@ -1,0 +1,154 @@
+"""Stage 4: the household state (一户一画像) and the one function that applies an event to it.
+
+`apply_event` is the fold every runtime calls.  It applies each event id at most once, keeps the
+applied events in event-time order, and makes the state a function of the SET of events applied:
+an event that arrives in order is applied incrementally; one that arrives late triggers a replay of
+the household from its registry baseline, so any arrival order ends in the same state.  A duplicate
+is not applied again, but the alerts it triggered are handed back so the runtime can send them again
+under the same ids (a crash between the state write and the alert send must not lose an alert).
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import msgspec
+from msgspec import Struct
+
+from indicators.base import Context
+from monitor.household import HouseholdFacts, advance, facts_from_record
+from monitor.model import Event
+from monitor.payloads import HouseholdRecord
+from monitor.pipeline.alerts import Alert, OpenAlert, decide_alert
+from monitor.pipeline.rules import RuleSet
+from monitor.pipeline.score import EMPTY_SCORES, Scores, score_household
+from monitor.privacy import Pseudonymiser
+
+__all__ = ["Applied", "HouseholdState", "Status", "apply_event", "decode_state", "encode_state", "new_state"]
+
+
+class Status(StrEnum):
+    """What `apply_event` did with the event."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
+
+
+class HouseholdState(Struct, dict=True):
+    """Everything known about one household; a full-state value, so storing it is idempotent.
+
+    (`dict=True` lets a runtime cache the event index on the object without it being serialised.)
+    """
+
+    record: HouseholdRecord
+    events: list[Event]
+    facts: HouseholdFacts
+    alerts: list[Alert]
+    open_alerts: dict[str, OpenAlert]
+    scores: Scores
+    digests: dict[str, str]
+
+
+@dataclass
+class Applied:
+    """The outcome of one `apply_event` call."""
+
+    state: HouseholdState
+    status: Status
+    new_alerts: list[Alert] = field(default_factory=list)
+    resend_alerts: list[Alert] = field(default_factory=list)
+
+
+def new_state(record: HouseholdRecord) -> HouseholdState:
+    """A household with its registry baseline and no events yet."""
+    return HouseholdState(record=record, events=[], facts=facts_from_record(record), alerts=[], open_alerts={},
+                          scores=EMPTY_SCORES, digests={})
+
+
+@dataclass
+class _Stepper:
+    """Applies events in order to a state, scoring and deciding alerts after each one."""
+
+    state: HouseholdState
+    rules: RuleSet
+    pseudonymiser: Pseudonymiser
+    by_category: dict[str, list[Event]] = field(default_factory=dict)
+    times: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for event in self.state.events:
+            self.by_category.setdefault(event.category, []).append(event)
+            self.times[event.event_id] = event.t
+
+    def step(self, event: Event) -> Alert | None:
+        state = self.state
+        advance(state.facts, event)
+        self.by_category.setdefault(event.category, []).append(event)
+        self.times[event.event_id] = event.t
+        ctx = Context(facts=state.facts, events_by_category=self.by_category, t=event.t,
+                      region=self.rules.region(state.facts.region), trigger=event)
+        state.scores = score_household(ctx, self.rules)
+        alert = decide_alert(self.rules, ctx, state.scores, event, state.open_alerts, self.pseudonymiser,
+                             self.times.get)
+        if alert is not None:
+            state.alerts.append(alert)
+            state.open_alerts[alert.trigger_family] = OpenAlert(alert.alert_id, alert.level, event.t)
+        return alert
+
+
+def apply_event(state: HouseholdState, event: Event, rules: RuleSet, pseudonymiser: Pseudonymiser) -> Applied:
+    """Apply one routed, validated event to its household's state (mutated and returned)."""
+    known = state.digests.get(event.event_id)
+    if known is not None:
+        if known != event.digest:
+            return Applied(state, Status.CONFLICT)
+        resend = [a for a in state.alerts if a.trigger.event_id == event.event_id]
+        return Applied(state, Status.DUPLICATE, resend_alerts=resend)
+    state.digests[event.event_id] = event.digest
+    if not state.events or state.events[-1].key <= event.key:
+        stepper = _stepper_for(state, rules, pseudonymiser)
+        state.events.append(event)
+        alert = stepper.step(event)
+        return Applied(state, Status.APPLIED, new_alerts=[alert] if alert else [])
+    before = {a.alert_id for a in state.alerts}
+    insort(state.events, event, key=lambda e: e.key)
+    rebuilt = replay(state.record, state.events, rules, pseudonymiser, digests=state.digests)
+    return Applied(rebuilt, Status.APPLIED, new_alerts=[a for a in rebuilt.alerts if a.alert_id not in before])
+
+
+def _stepper_for(state: HouseholdState, rules: RuleSet, pseudonymiser: Pseudonymiser) -> _Stepper:
+    # The index of applied events is rebuilt only when the state is new to this process.
+    cached = state.__dict__.get("_stepper")
+    if not isinstance(cached, _Stepper) or cached.rules is not rules or cached.pseudonymiser is not pseudonymiser:
+        cached = _Stepper(state, rules, pseudonymiser)
+        state.__dict__["_stepper"] = cached
+    return cached
+
+
+def replay(record: HouseholdRecord, events: list[Event], rules: RuleSet, pseudonymiser: Pseudonymiser,
+           digests: dict[str, str] | None = None) -> HouseholdState:
+    """The state from the registry baseline and these (already sorted, de-duplicated) events."""
+    state = new_state(record)
+    stepper = _stepper_for(state, rules, pseudonymiser)
+    for event in events:
+        state.events.append(event)
+        stepper.step(event)
+    state.digests = digests if digests is not None else {e.event_id: e.digest for e in events}
+    return state
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(HouseholdState)
+
+
+def encode_state(state: HouseholdState) -> bytes:
+    """The state as bytes, for a key-value store or a changelog."""
+    return _encoder.encode(state)
+
+
+def decode_state(data: bytes) -> HouseholdState:
+    """Inverse of `encode_state`."""
+    return _decoder.decode(data)

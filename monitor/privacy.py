@@ -1,0 +1,47 @@
+"""Keyed pseudonyms and display masks: how personal data leaves the engine, if at all.
+
+An unkeyed hash of an ID number is reversible by brute force (about 3.7e11 candidates), so every
+pseudonym is an HMAC under a key from the environment, with one key per purpose so that the
+caseworker feed and the analyst snapshot cannot be joined on it (reliability.md §3.2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["DEV_KEY_LABEL", "Pseudonymiser", "Purpose", "mask_id"]
+
+# Used only when MONITOR_PSEUDONYM_KEY is unset; its name says what it is so nobody ships it.
+DEV_KEY_LABEL = "INSECURE-DEVELOPMENT-KEY-set-MONITOR_PSEUDONYM_KEY"
+
+
+class Purpose(StrEnum):
+    """Separate key domains: alerts for caseworkers, snapshots for analysts."""
+
+    ALERT = "alert"
+    ANALYST = "analyst"
+
+
+@dataclass(frozen=True)
+class Pseudonymiser:
+    """Derives per-purpose HMAC-SHA256 pseudonyms from one master secret."""
+
+    secret: bytes
+
+    def _key(self, purpose: Purpose) -> bytes:
+        return hmac.new(self.secret, b"monitor-key:" + purpose.value.encode(), hashlib.sha256).digest()
+
+    def pseudonym(self, value: str, purpose: Purpose) -> str:
+        """`p1:` + the first 32 hex digits of HMAC(key_purpose, value); stable for a given key."""
+        mac = hmac.new(self._key(purpose), value.encode(), hashlib.sha256).hexdigest()
+        return "p1:" + mac[:32]
+
+
+def mask_id(person_id: str) -> str:
+    """Keep the first 6 and last 4 characters: `330102********1234` (caseworker alerts only)."""
+    if len(person_id) < 10:
+        return "*" * len(person_id)
+    return person_id[:6] + "*" * (len(person_id) - 10) + person_id[-4:]

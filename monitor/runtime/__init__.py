@@ -1,0 +1,1 @@
+"""The thin runtime shell: files, Kafka, faust and DuckDB live here and only here."""

@@ -1,0 +1,18 @@
+"""Test tiers (style.md G9): unmarked tests are `unit`; `soak` runs only with --run-soak."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-soak", action="store_true", default=False, help="run the long soak tier")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run_soak = config.getoption("--run-soak")
+    for item in items:
+        if not any(item.iter_markers(name) for name in ("kafka", "soak", "e2e")):
+            item.add_marker(pytest.mark.unit)
+        if item.get_closest_marker("soak") and not run_soak:
+            item.add_marker(pytest.mark.skip(reason="soak tier: run with `make soak`"))
