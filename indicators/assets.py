@@ -5,6 +5,7 @@ Levels come from rules.yaml; the ordinal indicators grade the case themselves (3
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from collections.abc import Iterable
 
@@ -189,10 +190,10 @@ def ast_insurance_gap(ctx: Context, *, window_days: float) -> Finding | None:
     latest event.
     """
     entitled = ctx.facts.category in _SUBSIDISED_ENROLMENT
+    enrolments = ctx.within("med_enrollment", math.inf)
     best: tuple[int, tuple[int, str], Finding] | None = None
     for member in ctx.members:
-        enrolment = next((e for e in reversed(ctx.within("med_enrollment", float("inf")))
-                          if e.person_id == member.person_id), None)
+        enrolment = next((e for e in reversed(enrolments) if e.person_id == member.person_id), None)
         grade, evidence = 0, enrolment
         if member.insurance in ("uninsured", "lapsed"):
             ill = [e for c in _ILL_CATEGORIES for e in ctx.within(c, window_days)

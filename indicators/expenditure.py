@@ -141,9 +141,10 @@ def exp_rigid_ratio(ctx: Context, *, window_days: float, living_dibao_multiple: 
 
     Rigid spending is basic living (the dibao standard for every member), medical OOP, schooling beyond
     compulsory education, rehab OOP and rent.  Only for households under last year's local per-capita
-    disposable income, as in the 刚性支出困难 rules.
+    disposable income and outside 低保, 特困 and 低边, as in the 刚性支出困难 rules (民发〔2024〕57号):
+    for a household already covered, basic living alone would read as "rigid spending over 80 %".
     """
-    if 12 * ctx.pci >= ctx.region.pcdi_prev:
+    if 12 * ctx.pci >= ctx.region.pcdi_prev or ctx.facts.category in ("dibao", "tekun", "dibian"):
         return None
     living = ctx.size * ctx.region.dibao * 12 * living_dibao_multiple
     medical, _ = _settlement_oop(ctx.within("med_settlement", window_days))

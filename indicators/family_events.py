@@ -182,10 +182,12 @@ def fam_dependant_unsupported(ctx: Context, *, window_days: float) -> Finding | 
         if child.child_welfare in _UNSUPPORTED_CHILD:
             return Finding(3, child.person_id, _event_id(_last_of(ctx, "ca_child_welfare", child.person_id)))
     dependent = [m for m in home if ctx.age(m) >= _ADULT and _needs_care(ctx, m)]
-    if (minors or dependent) and not carers:
+    # A disabled parent is still a guardian: a minor is unsupported only with no adult at home at all.
+    guardians = carers + dependent
+    if (minors and not guardians) or (dependent and not carers):
         # The adult whose death, departure or custody left nobody able at home is the evidence.
         last_adult = _last_departure(ctx, home, adults_only=True)
-        grade, subject = (3, minors[0]) if minors else (2, dependent[0])
+        grade, subject = (3, minors[0]) if minors and not guardians else (2, dependent[0])
         return Finding(grade, subject.person_id, _event_id(last_adult[1]) if last_adult else None)
     if len(home) == 1 and ctx.age(home[0]) >= _OLD:
         last = _last_departure(ctx, home)

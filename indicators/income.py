@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from indicators.base import Context, Dimension, Finding, Indicator, declarer
 from monitor import payloads as p
-from monitor.household import INCOME_TYPES, MemberState
+from monitor.household import INCOME_TYPES, WINDOW_12M, MemberState
 from monitor.model import DAY, Event, month_of, t_of_date
 
 __all__ = ["DECLARED"]
@@ -27,7 +27,6 @@ _INCOME_FEEDS = ("tax_individual_income", "hr_social_insurance_contrib", "hr_pen
                  "ca_economic_verification", "ca_home_visit", "ca_self_declaration")
 _LEFT_CATEGORIES = ("dibao", "dibian", "tekun", "rrm")
 _OBLIGOR_RELATIONS = ("spouse", "child", "grandchild", "parent", "grandparent", "sibling")
-_WINDOW_12M = 365 * DAY
 # Business-failure grades (catalogue §3.2): the household-income share that makes a closure H, and the
 # drop in reported business income that makes M and L.
 _CLOSURE_SHARE = 0.5
@@ -332,6 +331,7 @@ def inc_business_failure(ctx: Context, *, window_days: float) -> Finding | None:
         else:
             consider(2, event)
     start = ctx.t - window_days * DAY
+    # Reports up to a year before the window give the reference figure a fall is measured against.
     reports: dict[str, list[tuple[float, Event]]] = {}
     for event in ctx.within("mkt_business_registration", window_days + 365):
         assert isinstance(event.payload, p.MktBusinessRegistration)
@@ -384,10 +384,11 @@ def inc_post_exit_relapse(ctx: Context, *, window_days: float, r_high: float, r_
 def inc_support_obligor_gap(ctx: Context, *, supporter_r: float) -> Finding | None:
     """3: no legal supporter known; 2: supporters earn under supporter_r x dibao; 1: their income unknown.
 
-    Only for a household (not 特困) in which no present member is of working age and able to work.
-    Supporters are living working-age relatives who moved out of the household; 2 takes the best-off one.
+    Only for a household (not 特困) under the 低边 line (r below edge_mult) in which no present member is of
+    working age and able to work.  Supporters are living working-age relatives who moved out of the
+    household; 2 takes the best-off one.
     """
-    if ctx.facts.category == "tekun" or not ctx.members:
+    if ctx.facts.category == "tekun" or not ctx.members or ctx.r >= ctx.region.edge_mult:
         return None
     if any(m.work_capable and ctx.working_age(m) for m in ctx.members):
         return None
@@ -395,11 +396,12 @@ def inc_support_obligor_gap(ctx: Context, *, supporter_r: float) -> Finding | No
                   if not m.present(ctx.t) and m.died_at is None and m.left_at is not None
                   and m.relation in _OBLIGOR_RELATIONS and ctx.working_age(m)]
     if not supporters:
-        return Finding(3)
+        return Finding(3, ctx.members[0].person_id if len(ctx.members) == 1 else None)
     known: list[tuple[float, str]] = []
     for m in supporters:
+        # Registry baselines never go stale; any other figure counts for twelve months (就高原则 window).
         fresh = [src for kind in INCOME_TYPES for src in m.incomes.get(kind, ())
-                 if src.t <= ctx.t and (src.kind == "baseline" or src.t > ctx.t - _WINDOW_12M)]
+                 if src.t <= ctx.t and (src.kind == "baseline" or src.t > ctx.t - WINDOW_12M)]
         if fresh:
             income = sum(m.income_of(kind, ctx.t) for kind in INCOME_TYPES)
             known.append((income / ctx.region.dibao, m.person_id))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from msgspec import Struct
 
@@ -104,7 +104,7 @@ class _Match(Struct):
     family: Family | None = None
 
 
-def _holds(cond: Condition, ctx: Context, scores: Scores, trigger: Event, match: _Match,
+def _holds(cond: Condition, ctx: Context, scores: Scores, previous: Scores, trigger: Event, match: _Match,
            event_time: Callable[[str], int | None]) -> bool:
     kind = cond.kind
     if kind == "indicator":
@@ -130,7 +130,9 @@ def _holds(cond: Condition, ctx: Context, scores: Scores, trigger: Event, match:
                 match.indicators.append(reading.indicator_id)
         return len(families) >= cond.value
     if kind == "score":
-        return scores.score >= cond.value
+        # `rising`: this event lifts the score into the band from at least `hysteresis` points below it, so a
+        # household that stays in a band, or hovers at its edge, is not alerted again and again.
+        return scores.score >= cond.value and not (cond.rising and previous.score >= cond.value - cond.hysteresis)
     if kind == "dimension":
         return scores.dimensions.get(cond.target, 0.0) >= cond.value
     facts = {"r": lambda: ctx.r, "earners": lambda: len(ctx.earners), "category": lambda: ctx.facts.category,
@@ -148,28 +150,36 @@ def _family(rule: AlertRule, match: _Match, trigger: Event) -> str:
 
 
 def decide_alert(
-    rules: RuleSet, ctx: Context, scores: Scores, trigger: Event, open_alerts: Mapping[str, OpenAlert],
-    pseudonymiser: Pseudonymiser, event_time: Callable[[str], int | None],
-) -> Alert | None:
-    """The alert this event raises, or None (no rule holds, or an open alert already covers it)."""
+    rules: RuleSet, ctx: Context, scores: Scores, previous: Scores, trigger: Event,
+    open_alerts: Mapping[str, OpenAlert], held_before: Collection[str], pseudonymiser: Pseudonymiser,
+    event_time: Callable[[str], int | None],
+) -> tuple[Alert | None, list[str]]:
+    """The alert this event raises (or None), and the ids of the rules that hold after it.
+
+    A rule raises an alert only when this event makes it hold (it did not hold after the previous
+    event): a lasting condition is reported once, not on every event.  `previous` is the household's
+    score before this event (its registry baseline for the first event).
+    """
     best: tuple[AlertRule, _Match] | None = None
+    holding: list[str] = []
     for rule in rules.rules:
-        if best is not None and LEVEL_RANK[rule.level] <= LEVEL_RANK[best[0].level]:
-            continue
         match = _Match(indicators=[])
-        if all(_holds(c, ctx, scores, trigger, match, event_time) for c in rule.when):
+        if not all(_holds(c, ctx, scores, previous, trigger, match, event_time) for c in rule.when):
+            continue
+        holding.append(rule.id)
+        if rule.id not in held_before and (best is None or LEVEL_RANK[rule.level] > LEVEL_RANK[best[0].level]):
             best = (rule, match)
     if best is None:
-        return None
+        return None, holding
     rule, match = best
     family = _family(rule, match, trigger)
-    previous = open_alerts.get(family)
+    previous_alert = open_alerts.get(family)
     supersedes = None
-    if previous is not None and trigger.t - previous.t <= rules.open_alert_days * DAY:
-        if LEVEL_RANK[rule.level] <= LEVEL_RANK[previous.level]:
-            return None  # the open alert already covers this; caseworkers see the new evidence in the profile
-        supersedes = previous.alert_id
-    return _build(rules, ctx, scores, trigger, rule, match, family, supersedes, pseudonymiser)
+    if previous_alert is not None and trigger.t - previous_alert.t <= rules.open_alert_days * DAY:
+        if LEVEL_RANK[rule.level] <= LEVEL_RANK[previous_alert.level]:
+            return None, holding  # the open alert already covers this; the profile shows the new evidence
+        supersedes = previous_alert.alert_id
+    return _build(rules, ctx, scores, trigger, rule, match, family, supersedes, pseudonymiser), holding
 
 
 def _build(rules: RuleSet, ctx: Context, scores: Scores, trigger: Event, rule: AlertRule, match: _Match,

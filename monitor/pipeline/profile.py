@@ -50,6 +50,7 @@ class HouseholdState(Struct, dict=True):
     open_alerts: dict[str, OpenAlert]
     scores: Scores
     digests: dict[str, str]
+    holding: list[str] = []
 
 
 @dataclass
@@ -85,14 +86,19 @@ class _Stepper:
 
     def step(self, event: Event) -> Alert | None:
         state = self.state
+        region = self.rules.region(state.facts.region)
+        previous = state.scores
+        if not self.times:  # the first event: compare with the registry baseline, not with zero
+            previous = score_household(Context(facts=state.facts, events_by_category={}, t=event.t, region=region),
+                                       self.rules)
         advance(state.facts, event)
         self.by_category.setdefault(event.category, []).append(event)
         self.times[event.event_id] = event.t
-        ctx = Context(facts=state.facts, events_by_category=self.by_category, t=event.t,
-                      region=self.rules.region(state.facts.region), trigger=event)
+        ctx = Context(facts=state.facts, events_by_category=self.by_category, t=event.t, region=region,
+                      trigger=event)
         state.scores = score_household(ctx, self.rules)
-        alert = decide_alert(self.rules, ctx, state.scores, event, state.open_alerts, self.pseudonymiser,
-                             self.times.get)
+        alert, state.holding = decide_alert(self.rules, ctx, state.scores, previous, event, state.open_alerts,
+                                            state.holding, self.pseudonymiser, self.times.get)
         if alert is not None:
             state.alerts.append(alert)
             state.open_alerts[alert.trigger_family] = OpenAlert(alert.alert_id, alert.level, event.t)

@@ -61,6 +61,8 @@ class Condition:
     level: Level = Level.NONE
     fed_by_trigger: bool = False
     within_days: int = 0
+    rising: bool = False
+    hysteresis: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,8 +235,10 @@ def _condition(rd: _Reader, raw: Any, where: str) -> Condition:
         return Condition("fact", target=spec["fact"], op=ops[0], value=spec[ops[0]])
     if "score" in spec:
         spec = rd.mapping(raw, where, ("score",))
-        inner = rd.mapping(spec["score"], f"{where}.score", ("gte",), ("gte",))
-        return Condition("score", op="gte", value=rd.number(inner["gte"], f"{where}.score.gte", 0, 200))
+        inner = rd.mapping(spec["score"], f"{where}.score", ("gte", "rising", "hysteresis"), ("gte",))
+        return Condition("score", op="gte", value=rd.number(inner["gte"], f"{where}.score.gte", 0, 200),
+                         rising=bool(inner.get("rising", False)),
+                         hysteresis=rd.number(inner.get("hysteresis", 0), f"{where}.score.hysteresis", 0, 100))
     if "dimension" in spec:
         spec = rd.mapping(raw, where, ("dimension", "gte"), ("dimension", "gte"))
         if spec["dimension"] not in {d.value for d in Dimension}:

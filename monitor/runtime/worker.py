@@ -28,12 +28,14 @@ changelogged faust `Table` keyed by person_id, *co-partitioned* with a `{app}-by
   every birth / move in / spouse joining it sees (`route.joins_household`, from the event time).
 - The membership agent applies them to the `directory` table; since the topic is keyed by person_id,
   the table's partition p holds exactly the persons whose murmur2 hash lands on p.
-- The router re-keys every valid event that names only a person to `{app}-by-person` by its
-  *normalised* person_id (so a producer's un-normalised key cannot put it on the wrong partition).
-  The resolver agent reads partition p of that topic and looks the person up in partition p of the
-  directory — faust reads a table in the partition of the current message, and the faust assignor
-  gives one worker partition p of every topic with the same partition count, so the lookup is local.
-  The resolved event goes on to `{app}-routed` keyed by its household_id.
+- A valid event that names only a person is looked up where the person's directory partition is:
+  faust reads a table in the partition of the current message, and the faust assignor gives one
+  worker partition p of every topic with the same partition count, so a lookup from partition p of
+  any input topic reads partition p of the directory.  When the input message is on the person's
+  own partition (the producer keyed it by the person_id, as contract §3.3 says), the router resolves
+  it at once; otherwise (a key that is not the normalised person_id) or when the person is not known
+  yet, it is re-keyed to `{app}-by-person` by the normalised person_id, where the resolver agent looks
+  it up on the right partition.  The resolved event goes on to `{app}-routed` keyed by household_id.
 
 Why not a GlobalTable: every worker would hold every person of the province and replay the whole
 changelog on start; the co-partitioned table scales with the workers.  Why not resolve in the router:
@@ -257,9 +259,18 @@ class Engine:
         carried = Carried(event, raw, topic, partition, offset)
         if event.household_id:
             await self.send("routed", event.household_id, _carried_enc.encode(carried))
-        else:
-            assert event.person_id is not None
-            await self.send("by-person", event.person_id, _carried_enc.encode(carried))
+            return
+        assert event.person_id is not None and self.directory is not None
+        if partition_of(event.person_id, self.settings.partitions) == partition:
+            # Keyed by this very person: the directory partition we read is the person's, so resolve
+            # here and save a hop.  (A miss still goes the long way, where it is parked and retried.)
+            household_id = self.directory.resolve(event.person_id, event.t)
+            if household_id is not None:
+                routed = Carried(msgspec.structs.replace(event, household_id=household_id), raw, topic, partition,
+                                 offset)
+                await self.send("routed", household_id, _carried_enc.encode(routed))
+                return
+        await self.send("by-person", event.person_id, _carried_enc.encode(carried))
 
     # -- resolver: {app}-by-person --------------------------------------------------------------------
     async def on_by_person(self, value: bytes) -> None:
