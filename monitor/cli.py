@@ -77,7 +77,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     event_rows = ((e[0], e[1], e[2], e[3]) for e in result.event_index)
     write_snapshot(out / "monitor.duckdb", result.portraits, result.alerts, event_rows, settings.pseudonymiser(),
                    rules_version=rules.version, weights=weights, dead_letters=result.dead_letters,
-                   as_of=result.as_of, events_applied=result.events_applied)
+                   as_of=result.as_of, events_applied=result.events_applied, anomalies=result.anomalies)
     print_summary(result, out, time.perf_counter() - started, settings.key_is_development)
     return 0
 

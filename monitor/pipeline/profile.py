@@ -22,6 +22,7 @@ from monitor.household import HouseholdFacts, advance, facts_from_record
 from monitor.model import Event
 from monitor.payloads import HouseholdRecord
 from monitor.pipeline.alerts import Alert, OpenAlert, decide_alert
+from monitor.pipeline.anomalies import Anomaly, check_event
 from monitor.pipeline.rules import RuleSet
 from monitor.pipeline.score import EMPTY_SCORES, Scores, score_household
 from monitor.privacy import Pseudonymiser
@@ -51,6 +52,7 @@ class HouseholdState(Struct, dict=True):
     scores: Scores
     digests: dict[str, str]
     holding: list[str] = []
+    anomalies: list[Anomaly] = []
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Applied:
     status: Status
     new_alerts: list[Alert] = field(default_factory=list)
     resend_alerts: list[Alert] = field(default_factory=list)
+    new_anomalies: list[Anomaly] = field(default_factory=list)
 
 
 def new_state(record: HouseholdRecord) -> HouseholdState:
@@ -85,6 +88,7 @@ class _Stepper:
             self.times[event.event_id] = event.t
 
     def step(self, event: Event) -> Alert | None:
+        """Apply one event, in order; returns the alert it raised, if any (anomalies go onto the state)."""
         state = self.state
         region = self.rules.region(state.facts.region)
         previous = state.scores
@@ -92,6 +96,9 @@ class _Stepper:
             previous = score_household(Context(facts=state.facts, events_by_category={}, t=event.t, region=region),
                                        self.rules)
         advance(state.facts, event)
+        anomaly = check_event(state.facts, state.facts.members.get(event.person_id or ""), event)
+        if anomaly is not None:
+            state.anomalies.append(anomaly)
         self.by_category.setdefault(event.category, []).append(event)
         self.times[event.event_id] = event.t
         ctx = Context(facts=state.facts, events_by_category=self.by_category, t=event.t, region=region,
@@ -117,12 +124,16 @@ def apply_event(state: HouseholdState, event: Event, rules: RuleSet, pseudonymis
     if not state.events or state.events[-1].key <= event.key:
         stepper = _stepper_for(state, rules, pseudonymiser)
         state.events.append(event)
+        known_anomalies = len(state.anomalies)
         alert = stepper.step(event)
-        return Applied(state, Status.APPLIED, new_alerts=[alert] if alert else [])
+        return Applied(state, Status.APPLIED, new_alerts=[alert] if alert else [],
+                       new_anomalies=state.anomalies[known_anomalies:])
     before = {a.alert_id for a in state.alerts}
+    seen = {x.anomaly_id for x in state.anomalies}
     insort(state.events, event, key=lambda e: e.key)
     rebuilt = replay(state.record, state.events, rules, pseudonymiser, digests=state.digests)
-    return Applied(rebuilt, Status.APPLIED, new_alerts=[a for a in rebuilt.alerts if a.alert_id not in before])
+    return Applied(rebuilt, Status.APPLIED, new_alerts=[a for a in rebuilt.alerts if a.alert_id not in before],
+                   new_anomalies=[x for x in rebuilt.anomalies if x.anomaly_id not in seen])
 
 
 def _stepper_for(state: HouseholdState, rules: RuleSet, pseudonymiser: Pseudonymiser) -> _Stepper:

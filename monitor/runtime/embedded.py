@@ -19,12 +19,13 @@ from monitor.errors import InvalidEventError, RejectReason
 from monitor.model import Event
 from monitor.payloads import HouseholdRecord
 from monitor.pipeline.alerts import Alert
+from monitor.pipeline.anomalies import Anomaly, person_in_two_households
 from monitor.pipeline.portrait import Portrait, portrait
 from monitor.pipeline.profile import HouseholdState, Status, apply_event, new_state
 from monitor.pipeline.route import Directory
 from monitor.pipeline.rules import RuleSet
 from monitor.pipeline.validate import decode_household, validate_event
-from monitor.privacy import Pseudonymiser
+from monitor.privacy import Pseudonymiser, Purpose
 from monitor.records import alert_record, dead_letter, encode_line, utc_now_text
 
 __all__ = ["RunResult", "iter_lines", "run_embedded", "write_outputs"]
@@ -39,6 +40,7 @@ class RunResult:
     portraits: list[Portrait] = field(default_factory=list)
     states: dict[str, HouseholdState] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)
+    anomalies: list[Anomaly] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     events_read: int = 0
     events_applied: int = 0
@@ -69,6 +71,7 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
     received_at = utc_now_text()
     now = now or dt.datetime.now(dt.UTC)
     records: dict[str, HouseholdRecord] = {}
+    registered_in: dict[str, str] = {}
     directory = Directory()
     for number, raw in iter_lines(households):
         try:
@@ -83,6 +86,11 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
                 detail="household_id appears twice in the registry; the first record is kept"))
             continue
         records[record.household_id] = record
+        for member in record.members:
+            other = registered_in.setdefault(member.person_id, record.household_id)
+            if other != record.household_id:
+                result.anomalies.append(person_in_two_households(
+                    other, record.household_id, pseudonymiser.pseudonym(member.person_id, Purpose.ALERT)))
         directory.register(record)
 
     # Validate every line first: routing needs every membership change, whatever its position.
@@ -142,6 +150,7 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
             if applied.status is Status.APPLIED:
                 result.events_applied += 1
                 result.alerts.extend(applied.new_alerts)
+                result.anomalies.extend(applied.new_anomalies)
                 result.event_index.append((event.event_id, household_id, event.category, event.occurred_at))
         result.portraits.append(portrait(state, result.as_of, rules))
         if keep_states:
@@ -165,11 +174,12 @@ def _routed(event: Event, household_id: str) -> Event:
 
 
 def write_outputs(result: RunResult, out: Path) -> None:
-    """alerts.jsonl and deadletter.jsonl, each written whole to a temporary name and renamed."""
+    """alerts.jsonl, deadletter.jsonl and anomalies.jsonl, each written to a temporary name and renamed."""
     out.mkdir(parents=True, exist_ok=True)
     emitted_at = utc_now_text()
     _write_atomic(out / "alerts.jsonl", (encode_line(alert_record(a, emitted_at)) for a in result.alerts))
     _write_atomic(out / "deadletter.jsonl", (encode_line(d) for d in result.dead_letters))
+    _write_atomic(out / "anomalies.jsonl", (encode_line(a) for a in result.anomalies))
 
 
 def _write_atomic(path: Path, lines: Iterator[bytes]) -> None:

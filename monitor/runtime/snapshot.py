@@ -20,13 +20,14 @@ import polars as pl
 from indicators import REGISTRY
 from monitor.model import CST
 from monitor.pipeline.alerts import Alert
+from monitor.pipeline.anomalies import Anomaly
 from monitor.pipeline.portrait import Portrait
 from monitor.privacy import Pseudonymiser, Purpose
 
 __all__ = ["SNAPSHOT_TABLES", "open_read_only", "write_snapshot"]
 
 SNAPSHOT_TABLES = ("households", "indicator_values", "alerts", "events", "indicators", "members", "snapshot_meta",
-                   "deadletters")
+                   "deadletters", "anomalies")
 DIMENSIONS = ("income", "assets", "expenditure", "health_disability", "employment", "family_events")
 LEVEL_NAMES = {1: "L", 2: "M", 3: "H"}
 
@@ -120,9 +121,12 @@ def _ts(text: str | None) -> dt.datetime | None:
 def write_snapshot(path: Path, portraits: Sequence[Portrait], alerts: Sequence[Alert],
                    events: Iterable[tuple[str, str, str, str]], pseudonymiser: Pseudonymiser, *,
                    rules_version: str, weights: dict[str, float], dead_letters: Sequence[dict[str, object]],
-                   as_of: int, events_applied: int) -> str:
+                   as_of: int, events_applied: int, anomalies: Sequence[Anomaly] = ()) -> str:
     """Write the snapshot atomically; returns its snapshot_id."""
     frames = _frames(portraits, alerts, events, pseudonymiser)
+    frames["anomalies"] = pl.DataFrame(
+        [msgspec.to_builtins(a) for a in anomalies] or None,
+        schema={f: pl.String for f in Anomaly.__struct_fields__}, orient="row")
     frames["indicators"] = frames["indicators"].with_columns(
         pl.col("indicator_id").replace_strict(weights, return_dtype=pl.Float64).alias("weight"))
     frames["deadletters"] = pl.DataFrame(

@@ -37,7 +37,11 @@ def print_summary(result: RunResult, out: Path, seconds: float, development_key:
     by_household = Counter(p.level for p in result.portraits)
     for level in LEVELS:
         households.add_row(level, f"{by_household.get(level, 0):,}")
-    console.print(events, alerts, households)
-    console.print(f"wrote {out / 'alerts.jsonl'}, {out / 'deadletter.jsonl'}, {out / 'monitor.duckdb'}")
+    anomalies = Table(title="Data anomalies (sent back to source)", show_header=False)
+    for kind, count in sorted(Counter(a.kind for a in result.anomalies).items()):
+        anomalies.add_row(kind, f"{count:,}")
+    console.print(events, alerts, households, anomalies)
+    console.print(f"wrote {out / 'alerts.jsonl'}, {out / 'deadletter.jsonl'}, {out / 'anomalies.jsonl'}, "
+                  f"{out / 'monitor.duckdb'}")
     if development_key:
         console.print("[yellow]MONITOR_PSEUDONYM_KEY is unset: pseudonyms use the development key[/yellow]")
