@@ -9,6 +9,7 @@ operator changes them without touching code.  `Registry.add` checks every declar
 from __future__ import annotations
 
 import inspect
+import math
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -86,15 +87,14 @@ class Context:
         events = self.events_by_category.get(category, ())
         if not events:
             return ()
-        keys = [e.t for e in events] if len(events) < 8 else _times(events)
-        lo = bisect_right(keys, self.t - days * DAY)
-        hi = bisect_right(keys, self.t)
+        hi = bisect_right(events, self.t, key=_time)
+        lo = bisect_right(events, self.t - days * DAY, 0, hi, key=_time) if days != math.inf else 0
         return events[lo:hi]
 
     def latest(self, category: str) -> Event | None:
         """The most recent event of one category at or before t."""
         events = self.events_by_category.get(category, ())
-        hi = bisect_right(_times(events), self.t) if events else 0
+        hi = bisect_right(events, self.t, key=_time) if events else 0
         return events[hi - 1] if hi else None
 
     @cached_property
@@ -110,6 +110,9 @@ class Context:
     @cached_property
     def income(self) -> float:
         """Household monthly income at t under the 就高原则."""
+        at, income = self.facts.income_now
+        if at == self.t:  # advance() has just computed it for this very moment
+            return income
         return self.facts.household_income(self.t)
 
     @property
@@ -153,8 +156,8 @@ class Context:
         return self.facts.members.get(person_id) if person_id else None
 
 
-def _times(events: Sequence[Event]) -> list[int]:
-    return [e.t for e in events]
+def _time(event: Event) -> int:
+    return event.t
 
 
 IndicatorFn = Callable[..., Finding | None]
@@ -175,8 +178,8 @@ class Indicator:
     params: tuple[str, ...] = ()
 
     def evaluate(self, ctx: Context, params: Mapping[str, Any]) -> Finding | None:
-        """Run the function with its declared parameters taken from rules.yaml."""
-        return self.fn(ctx, **{name: params[name] for name in self.params})
+        """Run the function with its parameters from rules.yaml (exactly `self.params`, checked on load)."""
+        return self.fn(ctx, **params)
 
 
 @dataclass

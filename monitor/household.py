@@ -164,6 +164,7 @@ class HouseholdFacts(Struct):
     income_timeline: list[tuple[int, float, int]] = field(default_factory=list)
     earner_timeline: list[tuple[int, int, str | None]] = field(default_factory=list)
     monthly_income_by_month: dict[int, float] = field(default_factory=dict)
+    income_now: tuple[int, float] = (-(1 << 62), 0.0)
 
     def present_members(self, t: int | None = None) -> list[MemberState]:
         """Members alive and in the household at t (default: the latest event time)."""
@@ -233,6 +234,7 @@ def _reset_income(m: MemberState, income_type: str, t: int) -> None:
 
 def _record_timelines(facts: HouseholdFacts, t: int) -> None:
     income = facts.household_income(t)
+    facts.income_now = (t, income)
     size = len(facts.present_members(t))
     if not facts.income_timeline or facts.income_timeline[-1][1:] != (income, size):
         facts.income_timeline.append((t, income, size))
