@@ -42,7 +42,7 @@ def _rules(args: argparse.Namespace, settings: Settings):  # type: ignore[no-unt
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Embedded mode on files (default: the bundled fixtures)."""
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from monitor.runtime.embedded import run_embedded, write_outputs
     from monitor.runtime.snapshot import write_snapshot
@@ -63,8 +63,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     out = Path(args.out)
     console = Console(stderr=True)
     started = time.perf_counter()
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
-                  TimeElapsedColumn(), console=console, transient=True, disable=args.quiet) as bar:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True, disable=args.quiet) as bar:
         task = bar.add_task("reading events", total=None)
 
         def progress(stage: str, done: int, total: int) -> None:

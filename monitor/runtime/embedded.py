@@ -47,6 +47,7 @@ class RunResult:
     duplicates: int = 0
     as_of: int = 0
     event_index: list[tuple[str, str, str, str]] = field(default_factory=list)
+    indicators_fired: set[str] = field(default_factory=set)
 
     @property
     def dead_by_reason(self) -> Counter[str]:
@@ -151,6 +152,7 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
                 result.events_applied += 1
                 result.alerts.extend(applied.new_alerts)
                 result.anomalies.extend(applied.new_anomalies)
+                result.indicators_fired.update(state.scores.readings)
                 result.event_index.append((event.event_id, household_id, event.category, event.occurred_at))
         result.portraits.append(portrait(state, result.as_of, rules))
         if keep_states:

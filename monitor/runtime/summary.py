@@ -33,11 +33,11 @@ def print_summary(result: RunResult, out: Path, seconds: float, development_key:
     by_family = Counter(a.trigger_family for a in result.alerts)
     for family, count in sorted(by_family.items()):
         alerts.add_row(f"  family {family}", f"{count:,}")
-    households = Table(title="Households by level", show_header=False)
+    households = Table(title="Households by level", show_header=False, min_width=30)
     by_household = Counter(p.level for p in result.portraits)
     for level in LEVELS:
         households.add_row(level, f"{by_household.get(level, 0):,}")
-    anomalies = Table(title="Data anomalies (sent back to source)", show_header=False)
+    anomalies = Table(title="Data anomalies (sent back to source)", show_header=False, min_width=44)
     for kind, count in sorted(Counter(a.kind for a in result.anomalies).items()):
         anomalies.add_row(kind, f"{count:,}")
     console.print(events, alerts, households, anomalies)

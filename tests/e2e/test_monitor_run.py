@@ -131,6 +131,13 @@ def test_shuffled_and_duplicated_input_gives_the_same_snapshot(bundled: Path, tm
     assert ids(bundled) == ids(tmp_path / "out")
 
 
+def test_run_with_no_arguments_and_a_progress_bar_uses_the_bundled_fixtures(tmp_path: Path) -> None:
+    proc = monitor("run", "--out", str(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "300 households" in proc.stdout
+    assert (tmp_path / "monitor.duckdb").is_file()
+
+
 def test_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
     proc = monitor("run", "--households", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path))
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
@@ -149,3 +156,18 @@ def test_profile_command_shows_a_household(bundled: Path) -> None:
     assert household_id in proc.stdout and "Dimension scores" in proc.stdout and "Alerts" in proc.stdout
     proc = monitor("profile", "H-NOT-THERE", "--out", str(bundled))
     assert proc.returncode == 1
+
+
+def test_bundled_fixtures_exercise_all_48_categories_and_all_67_indicators() -> None:
+    from indicators import REGISTRY
+    from monitor.categories import CATEGORIES
+    from monitor.pipeline.rules import load_rules
+    from monitor.privacy import Pseudonymiser
+    from monitor.runtime.embedded import run_embedded
+
+    result = run_embedded(FIXTURES / "households.jsonl", [FIXTURES / "events.jsonl"], load_rules(ROOT / "rules.yaml"),
+                          Pseudonymiser(b"k"))
+    assert {category for _, _, category, _ in result.event_index} == set(CATEGORIES)
+    assert sorted(set(REGISTRY.ids()) - result.indicators_fired) == []
+    assert {a.kind for a in result.anomalies} >= {"pension_after_death", "contribution_after_death",
+                                                  "subsidy_after_revocation"}
