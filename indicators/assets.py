@@ -10,6 +10,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 
 from indicators.base import Context, Dimension, Finding, Indicator, declarer
+from indicators.common import event_id_of, ratio
 from monitor import payloads as p
 from monitor.categories import CATEGORIES, Family
 from monitor.model import DAY, Event
@@ -36,12 +37,8 @@ def _latest(ctx: Context, categories: Iterable[str]) -> Event | None:
     return max(found, key=lambda e: e.key) if found else None
 
 
-def _ratio(amount: float, income: float) -> float:
-    return min(_RATIO_CAP, amount / income) if income > 0 else _RATIO_CAP
 
 
-def _evidence(event: Event | None) -> str | None:
-    return event.event_id if event else None
 
 
 @declare(
@@ -55,7 +52,7 @@ def ast_liquid_cover_months(ctx: Context) -> Finding | None:
         return None
     cover = (ctx.facts.deposits + ctx.facts.financial) / (ctx.size * ctx.region.dibao)
     source = _latest(ctx, ("fin_bank_deposit", "fin_securities_wealth", "ca_economic_verification"))
-    return Finding(cover, None, _evidence(source))
+    return Finding(cover, None, event_id_of(source))
 
 
 @declare(
@@ -77,7 +74,7 @@ def ast_deposit_drawdown(ctx: Context, *, window_days: float, min_cover_months: 
     if before <= 0 or before < min_cover_months * ctx.size * ctx.region.dibao:
         return None
     now = ctx.facts.deposits + ctx.facts.financial
-    return Finding(max(0.0, 1.0 - now / before), None, _evidence(ctx.latest("fin_bank_deposit")))
+    return Finding(max(0.0, 1.0 - now / before), None, event_id_of(ctx.latest("fin_bank_deposit")))
 
 
 @declare(
@@ -97,7 +94,7 @@ def ast_no_owned_housing(ctx: Context, *, min_m2_per_person: float) -> Finding |
         grade = 3 if ctx.facts.public_housing == "none" else 2
     if not grade:
         return None
-    return Finding(grade, None, _evidence(_latest(ctx, ("re_property_registration", "hs_public_housing"))))
+    return Finding(grade, None, event_id_of(_latest(ctx, ("re_property_registration", "hs_public_housing"))))
 
 
 @declare(
@@ -117,7 +114,7 @@ def ast_unsafe_housing(ctx: Context) -> Finding | None:
         assert isinstance(disaster.payload, p.EmDisasterLoss)
         if disaster.payload.loss_type in ("collapsed", "severe"):
             assessed = disaster
-    return Finding(grade, None, _evidence(assessed))
+    return Finding(grade, None, event_id_of(assessed))
 
 
 @declare(
@@ -157,7 +154,7 @@ def ast_debt_burden(ctx: Context) -> Finding | None:
     service = ctx.facts.monthly_debt_service
     if service <= 0:
         return None
-    return Finding(_ratio(service, ctx.income), None, _evidence(ctx.latest("fin_bank_deposit")))
+    return Finding(ratio(service, ctx.income), None, event_id_of(ctx.latest("fin_bank_deposit")))
 
 
 @declare(
@@ -170,11 +167,11 @@ def ast_court_enforced_debt(ctx: Context) -> Finding | None:
     facts = ctx.facts
     if facts.court_enforced <= 0 and not facts.court_defaulter:
         return None
-    value = _ratio(facts.court_enforced, ctx.annual_income)
+    value = ratio(facts.court_enforced, ctx.annual_income)
     if facts.court_defaulter:
         value = max(value, _DEFAULTER_YEARS)
     event = ctx.latest("court_enforcement")
-    return Finding(value, event.person_id if event else None, _evidence(event))
+    return Finding(value, event.person_id if event else None, event_id_of(event))
 
 
 @declare(
@@ -205,7 +202,7 @@ def ast_insurance_gap(ctx: Context, *, window_days: float) -> Finding | None:
             grade = 1 if enrolment.payload.scheme == "resident" else 0
         key = evidence.key if evidence else (0, "")
         if grade and (best is None or (grade, key) > best[:2]):
-            best = (grade, key, Finding(grade, member.person_id, _evidence(evidence)))
+            best = (grade, key, Finding(grade, member.person_id, event_id_of(evidence)))
     return best[2] if best else None
 
 
@@ -218,7 +215,7 @@ def ast_public_rent_arrears(ctx: Context) -> Finding | None:
     """Value months of rent in arrears; the more, the higher the level."""
     if ctx.facts.public_housing == "none" and ctx.facts.rent_arrears_months == 0:
         return None
-    return Finding(ctx.facts.rent_arrears_months, None, _evidence(ctx.latest("hs_public_housing")))
+    return Finding(ctx.facts.rent_arrears_months, None, event_id_of(ctx.latest("hs_public_housing")))
 
 
 @declare(
@@ -240,4 +237,4 @@ def ast_productive_asset_loss(ctx: Context, *, window_days: float) -> Finding | 
         return None
     _, _, largest = max(losses)
     total = sum(row[0] for row in losses)
-    return Finding(_ratio(total, ctx.annual_income), largest.person_id, largest.event_id)
+    return Finding(ratio(total, ctx.annual_income), largest.person_id, largest.event_id)

@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable
 
 from indicators.base import Context, Dimension, Finding, Indicator, declarer
+from indicators.common import better, last_of
 from monitor import payloads as p
 from monitor.categories import Family
 from monitor.household import MemberState
@@ -41,17 +42,8 @@ _NO_CAPABLE_ADULT_RATIO = 99.0
 
 # --- helpers ---------------------------------------------------------------------------------------------
 
-def _last_of(ctx: Context, category: str, person_id: str, days: float = math.inf) -> Event | None:
-    """The latest event of one category about one member, within `days` of t."""
-    for event in reversed(ctx.within(category, days)):
-        if event.person_id == person_id:
-            return event
-    return None
 
 
-def _better(best: tuple[int, int] | None, grade: int, t: int) -> bool:
-    """Whether (grade, t) beats the best so far: higher grade first, then the later event."""
-    return grade > 0 and (best is None or (grade, t) >= best)
 
 
 def _working_age_at(ctx: Context, m: MemberState, t: int) -> bool:
@@ -201,7 +193,7 @@ def emp_working_age_job_loss(ctx: Context, *, window_days: float) -> Finding | N
             grade = 3
         else:
             grade = 2 if _formal_job_before(m, event.t) else 1
-        if _better(best, grade, event.t):
+        if better(best, grade, event.t):
             best, found = (grade, event.t), Finding(grade, m.person_id, event.event_id)
     for m in ctx.members:
         gap = _contribution_gap(ctx, m)
@@ -211,7 +203,7 @@ def emp_working_age_job_loss(ctx: Context, *, window_days: float) -> Finding | N
             continue
         # Contributions are paid only for regular jobs, so a gap is the loss of one.
         grade = 3 if _was_top_earner(ctx, m, gap.t) else 2
-        if _better(best, grade, gap.t):
+        if better(best, grade, gap.t):
             best, found = (grade, gap.t), Finding(grade, m.person_id, gap.event_id)
     return found
 
@@ -283,7 +275,7 @@ def emp_benefit_exhaustion(ctx: Context, *, warn_days: float, urgent_days: float
     found: Finding | None = None
     today = day_of(ctx.t)
     for m in ctx.members:
-        event = _last_of(ctx, "hr_unemployment_benefit", m.person_id)
+        event = last_of(ctx, "hr_unemployment_benefit", m.person_id)
         if event is None or _has_job(ctx, m) or (m.reemployed_at is not None and m.reemployed_at > event.t):
             continue
         assert isinstance(event.payload, p.HrUnemploymentBenefit)
@@ -296,7 +288,7 @@ def emp_benefit_exhaustion(ctx: Context, *, warn_days: float, urgent_days: float
             grade = 1
         else:
             grade = 0
-        if _better(best, grade, event.t):
+        if better(best, grade, event.t):
             best, found = (grade, event.t), Finding(grade, m.person_id, event.event_id)
     return found
 
@@ -318,8 +310,8 @@ def emp_work_capacity_loss(ctx: Context, *, treatment_days: float) -> Finding | 
     for m in ctx.members:
         if not ctx.working_age(m):
             continue
-        disability = _last_of(ctx, "dis_certificate", m.person_id)
-        injury = _last_of(ctx, "hr_work_injury", m.person_id)
+        disability = last_of(ctx, "dis_certificate", m.person_id)
+        injury = last_of(ctx, "hr_work_injury", m.person_id)
         full: list[Event | None] = []
         partial: list[Event | None] = []
         if m.disability_grade is not None:
@@ -327,7 +319,7 @@ def emp_work_capacity_loss(ctx: Context, *, treatment_days: float) -> Finding | 
         if m.work_injury_grade is not None:
             (full if m.work_injury_grade <= 4 else partial).append(injury)
         if m.major_disease_at is not None and ctx.t - m.major_disease_at <= treatment_days * DAY:
-            full.append(_last_of(ctx, "hlth_major_disease_dx", m.person_id))
+            full.append(last_of(ctx, "hlth_major_disease_dx", m.person_id))
         if not full and not partial:
             continue
         # A fact from the registry baseline has no event; it ranks as the oldest.
@@ -338,7 +330,7 @@ def emp_work_capacity_loss(ctx: Context, *, treatment_days: float) -> Finding | 
             grade = 3 if main else 2
         else:
             grade = 1
-        if _better(best, grade, t):
+        if better(best, grade, t):
             best, found = (grade, t), Finding(grade, m.person_id, evidence.event_id if evidence else None)
     return found
 
@@ -354,7 +346,7 @@ def emp_work_injury(ctx: Context) -> Finding | None:
     for m in ctx.members:
         grade = m.work_injury_grade
         if grade is not None and (found is None or grade < found.value):
-            event = _last_of(ctx, "hr_work_injury", m.person_id)
+            event = last_of(ctx, "hr_work_injury", m.person_id)
             found = Finding(grade, m.person_id, event.event_id if event else None)
     return found
 
@@ -394,7 +386,7 @@ def emp_wage_arrears(ctx: Context) -> Finding | None:
     found: Finding | None = None
     for m in ctx.members:
         if m.wage_arrears_months > 0 and (found is None or m.wage_arrears_months > found.value):
-            event = _last_of(ctx, "hr_wage_arrears", m.person_id)
+            event = last_of(ctx, "hr_wage_arrears", m.person_id)
             found = Finding(m.wage_arrears_months, m.person_id, event.event_id if event else None)
     return found
 
@@ -427,7 +419,7 @@ def emp_caregiver_out_of_work(ctx: Context, *, illness_days: float) -> Finding |
         grade = 2 if any(m is not carer for m in adults) else 3
     else:
         grade, carer = 1, carers[0]
-    reasons = [_last_of(ctx, c, m.person_id)
+    reasons = [last_of(ctx, c, m.person_id)
                for m in cared for c in ("ca_elderly_capacity", "dis_certificate", "hlth_major_disease_dx")]
     evidence = _latest(reasons)
     return Finding(grade, carer.person_id, evidence.event_id if evidence else None)

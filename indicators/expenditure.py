@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable, Sequence
 
 from indicators.base import Context, Dimension, Finding, Indicator, declarer
+from indicators.common import last_of, ratio
 from monitor import payloads as p
 from monitor.model import Event
 
@@ -27,11 +28,6 @@ _NON_COMPULSORY = ("senior", "vocational", "college")
 _DEATHS = ("ps_death_registration", "hlth_death_medical_cert")
 
 
-def _ratio(amount: float, income: float) -> float:
-    """The ratio amount / income, at the cap when there is no income to set the amount against."""
-    if income <= 0:
-        return _RATIO_CAP if amount > 0 else 0.0
-    return min(_RATIO_CAP, amount / income)
 
 
 def _sum_finding(value: float, events: Sequence[Event]) -> Finding:
@@ -88,12 +84,6 @@ def _students(ctx: Context, cost: float) -> list[tuple[str, float]]:
             if m.student_stage in _NON_COMPULSORY and not m.dropout]
 
 
-def _last_of(ctx: Context, category: str, person_id: str) -> Event | None:
-    """The latest event of a category about one member, at or before t."""
-    for event in reversed(ctx.within(category, math.inf)):
-        if event.person_id == person_id:
-            return event
-    return None
 
 
 @declare(
@@ -106,7 +96,7 @@ def exp_medical_oop_ratio(ctx: Context, *, window_days: float) -> Finding | None
     oop, evidence = _medical_oop(ctx, window_days)
     if oop <= 0:
         return None
-    return _sum_finding(_ratio(oop, ctx.annual_income), evidence)
+    return _sum_finding(ratio(oop, ctx.annual_income, _RATIO_CAP), evidence)
 
 
 @declare(
@@ -155,7 +145,7 @@ def exp_rigid_ratio(ctx: Context, *, window_days: float, living_dibao_multiple: 
         rehab += event.payload.oop
     # The catalogue feeds rent (34, 32) into this ratio, as 刚性支出 rules count housing among living costs.
     rent = 12 * ctx.facts.monthly_rent
-    return Finding(_ratio(living + medical + schooling + rehab + rent, ctx.annual_income))
+    return Finding(ratio(living + medical + schooling + rehab + rent, ctx.annual_income, _RATIO_CAP))
 
 
 @declare(
@@ -175,7 +165,7 @@ def exp_medical_surge(ctx: Context, *, recent_days: float, baseline_days: float)
         return None
     wider = ctx.within("med_settlement", recent_days + baseline_days)
     prior, _ = _settlement_oop(wider[: len(wider) - len(recent_events)])
-    return _sum_finding(_ratio(recent, prior * recent_days / baseline_days), evidence)
+    return _sum_finding(ratio(recent, prior * recent_days / baseline_days, _RATIO_CAP), evidence)
 
 
 @declare(
@@ -193,7 +183,7 @@ def exp_catastrophic_episode(ctx: Context, *, window_days: float) -> Finding | N
             top, largest = event, event.payload.oop
     if top is None:
         return None
-    return Finding(_ratio(largest, ctx.annual_income), top.person_id, top.event_id)
+    return Finding(ratio(largest, ctx.annual_income, _RATIO_CAP), top.person_id, top.event_id)
 
 
 @declare(
@@ -215,7 +205,7 @@ def exp_chronic_outpatient_cost(ctx: Context, *, months: int) -> Finding | None:
     total, evidence = _settlement_oop(outpatient)
     if total <= 0:
         return None
-    return _sum_finding(_ratio(total / months, ctx.income), evidence)
+    return _sum_finding(ratio(total / months, ctx.income, _RATIO_CAP), evidence)
 
 
 @declare(
@@ -232,9 +222,9 @@ def exp_education_burden(ctx: Context, *, ratio_high: float, ratio_mid: float) -
     students = _students(ctx, ctx.region.education_cost)
     if not students:
         return None
-    share = _ratio(sum(cost for _, cost in students), ctx.annual_income)
+    share = ratio(sum(cost for _, cost in students), ctx.annual_income, _RATIO_CAP)
     grade = 3 if len(students) >= 2 or share >= ratio_high else 2 if share >= ratio_mid else 1
-    records = [e for e in (_last_of(ctx, "edu_student_status", s) for s, _ in students) if e is not None]
+    records = [e for e in (last_of(ctx, "edu_student_status", s) for s, _ in students) if e is not None]
     latest = max(records, key=lambda e: e.key, default=None)
     return Finding(grade, students[0][0] if len(students) == 1 else None, latest.event_id if latest else None)
 
@@ -254,7 +244,7 @@ def exp_rehab_care_cost(ctx: Context, *, window_days: float) -> Finding | None:
             paying.append(event)
     if total <= 0:
         return None
-    return _sum_finding(_ratio(total, ctx.annual_income), paying)
+    return _sum_finding(ratio(total, ctx.annual_income, _RATIO_CAP), paying)
 
 
 @declare(
@@ -274,7 +264,7 @@ def exp_housing_cost(ctx: Context) -> Finding | None:
                 sources.append(event)
                 break
     latest = max(sources, key=lambda e: e.key, default=None)
-    return Finding(_ratio(rent, ctx.income), None, latest.event_id if latest else None)
+    return Finding(ratio(rent, ctx.income, _RATIO_CAP), None, latest.event_id if latest else None)
 
 
 @declare(
@@ -294,7 +284,7 @@ def exp_disaster_rebuild(ctx: Context, *, window_days: float) -> Finding | None:
             top, largest = event, event.payload.rebuild_cost
     if top is None:
         return None
-    return Finding(_ratio(largest, ctx.annual_income), None, top.event_id)
+    return Finding(ratio(largest, ctx.annual_income, _RATIO_CAP), None, top.event_id)
 
 
 @declare(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 from indicators.base import Context, Dimension, Finding, Indicator, declarer
+from indicators.common import better, event_id_of, last_of
 from indicators.employment import severely_disabled, top_earner_before
 from monitor import payloads as p
 from monitor.categories import Family
@@ -47,9 +48,6 @@ _AWAY_DAYS = 183             # "working-age members away ≥6 m" (fam_left_behin
 
 # --- helpers ---------------------------------------------------------------------------------------------
 
-def _better(best: tuple[int, int] | None, grade: int, t: int) -> bool:
-    """Whether (grade, t) beats the best so far: higher grade first, then the later event."""
-    return grade > 0 and (best is None or (grade, t) >= best)
 
 
 def _at_home(ctx: Context) -> list[MemberState]:
@@ -61,12 +59,6 @@ def _needs_care(ctx: Context, m: MemberState) -> bool:
     return severely_disabled(ctx, m) or m.capacity in _CARE_CAPACITY
 
 
-def _last_of(ctx: Context, category: str, person_id: str | None = None) -> Event | None:
-    """The latest event of one category (about one member, when given) at or before t."""
-    for event in reversed(ctx.within(category, math.inf)):
-        if person_id is None or event.person_id == person_id:
-            return event
-    return None
 
 
 def _departure(ctx: Context, m: MemberState) -> tuple[int, Event | None] | None:
@@ -121,8 +113,6 @@ def _income_around(ctx: Context, t: int) -> tuple[tuple[float, int] | None, tupl
     return before, after
 
 
-def _event_id(event: Event | None) -> str | None:
-    return event.event_id if event is not None else None
 
 
 # --- indicators -------------------------------------------------------------------------------------------
@@ -180,7 +170,7 @@ def fam_dependant_unsupported(ctx: Context, *, window_days: float) -> Finding | 
     carers = [m for m in home if ctx.age(m) >= _ADULT and not _needs_care(ctx, m)]
     for child in minors:
         if child.child_welfare in _UNSUPPORTED_CHILD:
-            return Finding(3, child.person_id, _event_id(_last_of(ctx, "ca_child_welfare", child.person_id)))
+            return Finding(3, child.person_id, event_id_of(last_of(ctx, "ca_child_welfare", child.person_id)))
     dependent = [m for m in home if ctx.age(m) >= _ADULT and _needs_care(ctx, m)]
     # A disabled parent is still a guardian: a minor is unsupported only with no adult at home at all.
     guardians = carers + dependent
@@ -188,11 +178,11 @@ def fam_dependant_unsupported(ctx: Context, *, window_days: float) -> Finding | 
         # The adult whose death, departure or custody left nobody able at home is the evidence.
         last_adult = _last_departure(ctx, home, adults_only=True)
         grade, subject = (3, minors[0]) if minors and not guardians else (2, dependent[0])
-        return Finding(grade, subject.person_id, _event_id(last_adult[1]) if last_adult else None)
+        return Finding(grade, subject.person_id, event_id_of(last_adult[1]) if last_adult else None)
     if len(home) == 1 and ctx.age(home[0]) >= _OLD:
         last = _last_departure(ctx, home)
         if last is not None and last[0] > ctx.t - window_days * DAY:
-            return Finding(1, home[0].person_id, _event_id(last[1]))
+            return Finding(1, home[0].person_id, event_id_of(last[1]))
     return None
 
 
@@ -236,7 +226,7 @@ def fam_single_parent(ctx: Context) -> Finding | None:
     else:
         grade = 1
     last = _last_departure(ctx, home, adults_only=True)
-    return Finding(grade, adults[0].person_id, _event_id(last[1]) if last else None)
+    return Finding(grade, adults[0].person_id, event_id_of(last[1]) if last else None)
 
 
 @declare(
@@ -276,7 +266,7 @@ def fam_membership_change(ctx: Context, *, window_days: float, drop_high: float,
             grade = 1
         else:
             grade = 0
-        if _better(best, grade, event.t):
+        if better(best, grade, event.t):
             best, found = (grade, event.t), Finding(grade, event.person_id, event.event_id)
     return found
 
@@ -332,13 +322,13 @@ def fam_disaster_affected(ctx: Context, *, window_days: float) -> Finding | None
             grade = 2
         else:
             grade = 1
-        if _better(best, grade, event.t):
+        if better(best, grade, event.t):
             best, found = (grade, event.t), Finding(grade, event.person_id, event.event_id)
     # An appraisal after the first disaster of the window tells how badly the house was hit.
     for appraisal in ctx.within("hs_rural_housing_safety", (ctx.t - disasters[0].t) / DAY):
         assert isinstance(appraisal.payload, p.HsRuralHousingSafety)
         grade = {"D": 3, "C": 2}.get(appraisal.payload.grade, 0)
-        if _better(best, grade, appraisal.t):
+        if better(best, grade, appraisal.t):
             best, found = (grade, appraisal.t), Finding(grade, None, appraisal.event_id)
     return found
 
@@ -360,9 +350,9 @@ def fam_member_incarcerated(ctx: Context) -> Finding | None:
             continue
         # Custody stops the member's earnings, so the ranking just before it says who the main earner was.
         grade = 3 if top_earner_before(ctx, m.custody_since) == m.person_id else 2
-        if _better(best, grade, m.custody_since):
-            event = _last_of(ctx, "jus_inmate", m.person_id)
-            best, found = (grade, m.custody_since), Finding(grade, m.person_id, _event_id(event))
+        if better(best, grade, m.custody_since):
+            event = last_of(ctx, "jus_inmate", m.person_id)
+            best, found = (grade, m.custody_since), Finding(grade, m.person_id, event_id_of(event))
     return found
 
 
@@ -398,7 +388,7 @@ def fam_left_behind(ctx: Context) -> Finding | None:
     evidence: Event | None = None
     kind = ctx.facts.left_behind
     if kind is not None:
-        evidence = _last_of(ctx, "ca_home_visit")
+        evidence = last_of(ctx, "ca_home_visit")
     elif not any(ctx.working_age(m) and ctx.age(m) >= _ADULT for m in home):
         for event in ctx.within("ps_hukou_migration", math.inf):
             assert isinstance(event.payload, p.PsHukouMigration)
@@ -417,7 +407,7 @@ def fam_left_behind(ctx: Context) -> Finding | None:
     else:
         return None
     subject = very_old[0] if grade == 3 else minors[0] if grade == 2 else elderly[0]
-    return Finding(grade, subject.person_id, _event_id(evidence))
+    return Finding(grade, subject.person_id, event_id_of(evidence))
 
 
 @declare(
@@ -433,22 +423,22 @@ def fam_assistance_category(ctx: Context) -> Finding | None:
     household.  特困 and general households are not graded.
     """
     facts = ctx.facts
-    rrm_event = _last_of(ctx, "agri_rrm_monitoring")
-    status_event = _last_of(ctx, "ca_assistance_status")
+    rrm_event = last_of(ctx, "agri_rrm_monitoring")
+    status_event = last_of(ctx, "ca_assistance_status")
     # A household registered under 防返贫 monitoring stays at risk until a report says it is eliminated.
     rrm_open = not facts.rrm_eliminated if facts.rrm_type is not None else facts.category == "rrm"
     if rrm_open:
-        return Finding(3, None, _event_id(rrm_event or status_event))
+        return Finding(3, None, event_id_of(rrm_event or status_event))
     if facts.category == "dibian":
         if not facts.single_person_coverage:
             for m in ctx.members:
                 if severely_disabled(ctx, m) or m.major_disease_at is not None:
-                    return Finding(3, m.person_id, _event_id(status_event))
-        return Finding(2, None, _event_id(status_event))
+                    return Finding(3, m.person_id, event_id_of(status_event))
+        return Finding(2, None, event_id_of(status_event))
     if facts.category == "rigid":
-        return Finding(2, None, _event_id(status_event))
+        return Finding(2, None, event_id_of(status_event))
     if facts.category == "dibao":
-        return Finding(1, None, _event_id(status_event))
+        return Finding(1, None, event_id_of(status_event))
     return None
 
 

@@ -7,9 +7,8 @@ grades, the latest event) and the finding names that member and event.
 
 from __future__ import annotations
 
-import math
-
 from indicators.base import Context, Dimension, Finding, Indicator, declarer
+from indicators.common import better, last_of
 from monitor import payloads as p
 from monitor.categories import Family
 from monitor.household import MemberState
@@ -28,24 +27,15 @@ _CAPACITY_GRADE = {"total": 3, "severe": 3, "moderate": 2, "mild": 1}
 _NEVER = -(1 << 62)  # the time of a fact that came with the registry baseline, not with an event
 
 
-def _last_of(ctx: Context, category: str, person_id: str, days: float = math.inf) -> Event | None:
-    """The latest event of one category about one member, within `days` of t."""
-    for event in reversed(ctx.within(category, days)):
-        if event.person_id == person_id:
-            return event
-    return None
 
 
-def _better(best: tuple[int, int] | None, grade: int, t: int) -> bool:
-    """Whether (grade, t) beats the best so far: higher grade first, then the later event."""
-    return grade > 0 and (best is None or (grade, t) >= best)
 
 
 def _count_finding(ctx: Context, grade: int, counted: list[MemberState], category: str) -> Finding:
     """A count-based finding: the member when there is one, and the latest `category` event behind it."""
     latest: Event | None = None
     for m in counted:
-        event = _last_of(ctx, category, m.person_id)
+        event = last_of(ctx, category, m.person_id)
         if event is not None and (latest is None or event.key > latest.key):
             latest = event
     subject = counted[0].person_id if len(counted) == 1 else None
@@ -128,7 +118,7 @@ def hd_seriously_ill_members(ctx: Context, *, active_days: float) -> Finding | N
     finding = _count_finding(ctx, grade, ill, "hlth_major_disease_dx")
     if len(ill) == 1 and ill[0].major_disease_at is not None and ill[0].major_disease_at <= since:
         # Kept active by the 门特 recognition: that record is the evidence.
-        outpatient = _last_of(ctx, "med_special_outpatient", ill[0].person_id)
+        outpatient = last_of(ctx, "med_special_outpatient", ill[0].person_id)
         finding = Finding(grade, ill[0].person_id, outpatient.event_id if outpatient else finding.evidence)
     return finding
 
@@ -175,7 +165,7 @@ def hd_critical_event(ctx: Context, *, window_days: float) -> Finding | None:
         if patient is None or not event.payload.icu:
             continue
         grade = 3 if ctx.is_main_earner(patient) or ctx.age(patient) < 18 else 2
-        if _better(best, grade, event.t):
+        if better(best, grade, event.t):
             best, found = (grade, event.t), Finding(grade, patient.person_id, event.event_id)
     return found
 
@@ -197,7 +187,7 @@ def hd_disability_new(ctx: Context, *, window_days: float) -> Finding | None:
         if holder is None or holder.disability_new_at != event.t or holder.disability_grade is None:
             continue
         grade = 3 if event.payload.grade <= 2 else 2 if event.payload.grade == 3 else 1
-        if _better(best, grade, event.t):
+        if better(best, grade, event.t):
             best, found = (grade, event.t), Finding(grade, holder.person_id, event.event_id)
     return found
 
@@ -220,7 +210,7 @@ def hd_disability_worsened(ctx: Context, *, window_days: float) -> Finding | Non
             if not since < t <= ctx.t:
                 continue
             grade = (3 if after <= 2 else 2) if after < before else 1
-            if _better(best, grade, t):
+            if better(best, grade, t):
                 event = next((e for e in ctx.within("dis_certificate", window_days)
                               if e.t == t and e.person_id == m.person_id), None)
                 best = (grade, t)
@@ -281,9 +271,9 @@ def hd_care_dependency(ctx: Context) -> Finding | None:
     found: Finding | None = None
     for m in ctx.members:
         grade = _CAPACITY_GRADE.get(m.capacity or "", 0)
-        event = _last_of(ctx, "ca_elderly_capacity", m.person_id) if grade else None
+        event = last_of(ctx, "ca_elderly_capacity", m.person_id) if grade else None
         t = event.t if event else _NEVER
-        if _better(best, grade, t):
+        if better(best, grade, t):
             best, found = (grade, t), Finding(grade, m.person_id, event.event_id if event else None)
     return found
 
@@ -306,9 +296,9 @@ def hd_severe_mental_disorder(ctx: Context) -> Finding | None:
             grade = 2
         else:
             grade = 1
-        event = _last_of(ctx, "hlth_severe_mental_registry", m.person_id)
+        event = last_of(ctx, "hlth_severe_mental_registry", m.person_id)
         t = event.t if event else _NEVER
-        if _better(best, grade, t):
+        if better(best, grade, t):
             best, found = (grade, t), Finding(grade, m.person_id, event.event_id if event else None)
     return found
 
@@ -369,6 +359,6 @@ def hd_accident_injury(ctx: Context, *, window_days: float) -> Finding | None:
             grade = 2
         else:
             grade = 1
-        if _better(best, grade, event.t):
+        if better(best, grade, event.t):
             best, found = (grade, event.t), Finding(grade, patient.person_id, event.event_id)
     return found
