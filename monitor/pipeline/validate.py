@@ -73,6 +73,11 @@ def decode_envelope(raw: bytes) -> Envelope:
     if len(raw) > MAX_EVENT_BYTES:
         raise InvalidEventError(RejectReason.TOO_LARGE, f"line is over {MAX_EVENT_BYTES} bytes")
     try:
+        # msgspec skips the bytes of keys it does not know without checking them; the line must be UTF-8 whole.
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidEventError(RejectReason.INVALID_JSON, "not valid UTF-8 JSON") from None
+    try:
         return _envelope_decoder.decode(raw)
     except (msgspec.DecodeError, RecursionError) as exc:
         raise _reason(exc) from None
