@@ -150,3 +150,15 @@ def test_a_duplicate_is_applied_once_and_resends_its_alerts(rules: RuleSet) -> N
     assert again.status is Status.DUPLICATE
     assert [a.alert_id for a in again.resend_alerts] == [a.alert_id for a in first.new_alerts]
     assert len(again.state.events) == 1
+
+
+def test_windows_age_at_the_as_of_time_even_without_new_events(rules: RuleSet) -> None:
+    from monitor.model import DAY
+    from monitor.pipeline.portrait import portrait
+
+    state, _ = run(rules, WELL_OFF, [{**DX, "member": 0, "days_ago": 10}])
+    now = portrait(state, casebook.AS_OF_T, rules)
+    later = portrait(state, casebook.AS_OF_T + 100 * DAY, rules)
+    assert now.scores.level_of("hd_major_disease_new").name == "H"
+    assert later.scores.level_of("hd_major_disease_new").name == "NONE"
+    assert later.scores.score < now.scores.score
