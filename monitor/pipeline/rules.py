@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,7 @@ class RuleSet:
     needs: Mapping[str, tuple[str, ...]]
     indicators: Mapping[str, IndicatorSetting]
     region_indicators: Mapping[str, Mapping[str, IndicatorSetting]]
+    _regions_resolved: dict[str, Region] = field(default_factory=dict, compare=False, repr=False)
 
     def region_key(self, region: str) -> str:
         """The most specific region block for a 6-digit code: county, city, province, then default."""
@@ -113,7 +114,13 @@ class RuleSet:
         return "default"
 
     def region(self, code: str) -> Region:
-        """Region parameters, the blocks from province to county layered over the default."""
+        """Region parameters, the blocks from province to county layered over the default (memoised)."""
+        resolved = self._regions_resolved.get(code)
+        if resolved is None:
+            resolved = self._regions_resolved[code] = self._resolve_region(code)
+        return resolved
+
+    def _resolve_region(self, code: str) -> Region:
         merged: dict[str, Any] = dict(self.regions["default"])
         for key in (code[:2], code[:4], code):
             merged.update({k: v for k, v in self.regions.get(key, {}).items() if k != "indicators"})
