@@ -6,7 +6,7 @@ workers and works while they run):
 - the `profiles` table's changelog `{app_id}-profiles-changelog` from the beginning to the end offsets
   taken at the start (compacted, full-state values: the last value per key wins, a tombstone deletes);
 - the `alerts` topic, de-duplicated by alert_id (at-least-once delivery may repeat a record);
-- the `deadletter` topic;
+- the `deadletter` topic, one record per (input message, reason);
 
 then evaluates each household's portrait at the as-of time (the latest event time of all households,
 as the embedded runtime does) and writes the snapshot through the same `write_snapshot`.
@@ -14,6 +14,7 @@ as the embedded runtime does) and writes the snapshot through the same `write_sn
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,6 +102,16 @@ def read_dead_letters(settings: Settings) -> list[dict[str, Any]]:
             if value is not None]
 
 
+def _unique_dead_letters(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per (input message, reason): a replay after a crash can dead-letter a message again."""
+    seen: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for record in records:
+        source = record.get("source") or {}
+        key = (source.get("topic"), source.get("partition"), source.get("offset"), record.get("reason"))
+        seen.setdefault(key, record)
+    return list(seen.values())
+
+
 def snapshot_from_stream(settings: Settings, out_path: Path, rules: RuleSet) -> int:
     """Write the snapshot from the changelog, the alert feed and the dead letters; returns the exit status."""
     from monitor.runtime.snapshot import write_snapshot
@@ -108,12 +119,12 @@ def snapshot_from_stream(settings: Settings, out_path: Path, rules: RuleSet) -> 
     started = time.perf_counter()
     states = read_states(settings)
     records, raw_alerts = read_alerts_topic(settings)
-    dead_letters = read_dead_letters(settings)
+    dead_letters = _unique_dead_letters(read_dead_letters(settings))
     as_of = max((state.events[-1].t for state in states.values() if state.events), default=0)
     portraits = [portrait(state, as_of, rules) for _hid, state in sorted(states.items())]
     alert_fields = set(Alert.__struct_fields__)
     alerts = [msgspec.convert({k: v for k, v in r.items() if k in alert_fields}, Alert) for r in records]
-    alerts.sort(key=lambda a: (a.event_time, a.household_id, a.alert_id))
+    alerts.sort(key=lambda a: (dt.datetime.fromisoformat(a.event_time).timestamp(), a.household_id, a.alert_id))
     events = [(e.event_id, hid, e.category, e.occurred_at) for hid, state in sorted(states.items())
               for e in state.events]
     weights = {i: s.weight for i, s in rules.indicators.items()}

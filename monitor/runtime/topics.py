@@ -50,7 +50,8 @@ def bootstrap_servers(settings: Settings) -> list[str]:
         if part:
             servers.append(part if ":" in part else f"{part}:9092")
     if not servers:
-        raise ConfigError("environment", "MONITOR_BROKER", "names no broker")
+        problem = "names no broker"
+        raise ConfigError("environment", "MONITOR_BROKER", problem)  # noqa: EM101
     return servers
 
 
@@ -157,8 +158,8 @@ def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
                                      request_timeout_ms=15000)
         except KafkaError as exc:
             if time.monotonic() > deadline:
-                raise ConfigError("environment", "MONITOR_BROKER",
-                                  f"broker {settings.broker} not reachable ({type(exc).__name__})") from None
+                problem = f"broker {settings.broker} not reachable ({type(exc).__name__})"
+                raise ConfigError("environment", "MONITOR_BROKER", problem) from None  # noqa: EM101
             time.sleep(0.5)
     try:
         existing = set(admin.list_topics())
@@ -174,8 +175,8 @@ def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
         for described in admin.describe_topics(list(wanted)):
             count = len(described.get("partitions") or [])
             if count != settings.partitions:
-                raise ConfigError("kafka", f"topic {described['topic']}",
-                                  f"has {count} partitions, MONITOR_PARTITIONS is {settings.partitions}")
+                problem = f"has {count} partitions, MONITOR_PARTITIONS is {settings.partitions}"
+                raise ConfigError("kafka", f"topic {described['topic']}", problem)  # noqa: EM101
         return missing
     finally:
         admin.close()

@@ -47,6 +47,10 @@ _carried = msgspec.msgpack.Decoder(Carried)
 
 
 def broker_port() -> int:
+    """The broker port: from MONITOR_TEST_BROKER (host:port, set by scripts/run-tests), else KAFKA_PORT."""
+    address = os.environ.get("MONITOR_TEST_BROKER", "")
+    if address.rsplit(":", 1)[-1].isdigit():
+        return int(address.rsplit(":", 1)[-1])
     return int(os.environ.get("KAFKA_PORT", "9092"))
 
 
@@ -156,6 +160,26 @@ class WorkerPool:
                 worker.proc.wait(timeout=10)
 
 
+def delete_case_topics(settings: Settings) -> None:
+    """Delete the topics of one test deployment (its prefix and its app id), so a broker that lives
+    across sessions does not collect them.  Best effort: a failure here never fails a test."""
+    from kafka.admin import KafkaAdminClient
+
+    prefix, app = settings.topic_prefix, app_id(settings)
+    if not prefix:
+        return
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(settings), request_timeout_ms=30000)
+        try:
+            mine = [t for t in admin.list_topics() if t.startswith(prefix) or t.startswith(app + "-")]
+            if mine:
+                admin.delete_topics(mine, timeout_ms=30000)
+        finally:
+            admin.close()
+    except Exception:  # noqa: BLE001
+        pass
+
+
 def settings_of(env: dict[str, str]) -> Settings:
     return Settings.from_env(env)
 
@@ -211,7 +235,7 @@ def changelog_writes(settings: Settings) -> int:
     """Records in the profiles changelog so far (a progress measure while the worker runs)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers(settings), group_id=None)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers(settings), group_id=None, enable_auto_commit=False)
     try:
         topic = topics_for(settings).profiles_changelog
         parts = consumer.partitions_for_topic(topic)
@@ -281,7 +305,10 @@ class Observed:
 
     @property
     def dead_reasons(self) -> Counter[str]:
-        return Counter(d["reason"] for d in self.dead_letters)
+        """Reasons, one per (source, reason): a replay after a crash may dead-letter a message again."""
+        unique = {(d["source"]["topic"], d["source"]["partition"], d["source"]["offset"], d["reason"])
+                  for d in self.dead_letters}
+        return Counter(reason for *_source, reason in unique)
 
 
 def observe(settings: Settings) -> Observed:
