@@ -53,6 +53,9 @@ class HouseholdState(Struct, dict=True):
     digests: dict[str, str]
     holding: list[str] = []
     anomalies: list[Anomaly] = []
+    # A late event replays the household and can create alerts triggered by OTHER events; they are
+    # remembered under the late event's id so that its redelivery re-sends them too.
+    created_by: dict[str, list[str]] = {}
 
 
 @dataclass
@@ -118,7 +121,8 @@ def apply_event(state: HouseholdState, event: Event, rules: RuleSet, pseudonymis
     if known is not None:
         if known != event.digest:
             return Applied(state, Status.CONFLICT)
-        resend = [a for a in state.alerts if a.trigger.event_id == event.event_id]
+        created = set(state.created_by.get(event.event_id, ()))
+        resend = [a for a in state.alerts if a.trigger.event_id == event.event_id or a.alert_id in created]
         return Applied(state, Status.DUPLICATE, resend_alerts=resend)
     state.digests[event.event_id] = event.digest
     if not state.events or state.events[-1].key <= event.key:
@@ -132,7 +136,12 @@ def apply_event(state: HouseholdState, event: Event, rules: RuleSet, pseudonymis
     seen = {x.anomaly_id for x in state.anomalies}
     insort(state.events, event, key=lambda e: e.key)
     rebuilt = replay(state.record, state.events, rules, pseudonymiser, digests=state.digests)
-    return Applied(rebuilt, Status.APPLIED, new_alerts=[a for a in rebuilt.alerts if a.alert_id not in before],
+    new_alerts = [a for a in rebuilt.alerts if a.alert_id not in before]
+    rebuilt.created_by = dict(state.created_by)
+    others = [a.alert_id for a in new_alerts if a.trigger.event_id != event.event_id]
+    if others:
+        rebuilt.created_by[event.event_id] = others
+    return Applied(rebuilt, Status.APPLIED, new_alerts=new_alerts,
                    new_anomalies=[x for x in rebuilt.anomalies if x.anomaly_id not in seen])
 
 

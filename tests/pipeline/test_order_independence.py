@@ -72,3 +72,18 @@ def test_any_arrival_order_and_duplicates_give_the_same_profile_and_alert_set(or
 def test_the_story_is_not_trivial() -> None:
     _, alert_ids = BASELINE
     assert len(alert_ids) >= 2
+
+
+def test_a_redelivered_late_event_resends_the_alerts_its_replay_created() -> None:
+    # Apply everything but one early event, then the early (late-arriving) one: the replay may create
+    # alerts triggered by other events; a redelivery of the late event must hand all of them back.
+    order = sorted(range(len(EVENTS)), key=lambda i: EVENTS[i].key)
+    for late in order[:-1]:
+        state = new_state(RECORD)
+        for i in order:
+            if i != late:
+                state = apply_event(state, EVENTS[i], RULES, PSEUDO).state
+        applied = apply_event(state, EVENTS[late], RULES, PSEUDO)
+        again = apply_event(applied.state, EVENTS[late], RULES, PSEUDO)
+        assert again.status is Status.DUPLICATE
+        assert {a.alert_id for a in applied.new_alerts} <= {a.alert_id for a in again.resend_alerts}
