@@ -624,6 +624,10 @@ class InputMerger:
         m = ev.message
         where = (m.topic, m.partition)
         last = self.seen.get(where)
+        if last is None or m.offset != last + 1:
+            c = self.app.consumer
+            log.info("DEBUG first/jump %s %s off=%s last=%s committed=%s read=%s flow=%s gen=%s/%s", self.name, where, m.offset, last,
+                     c._committed_offset.get(m.tp), c._read_offset.get(m.tp), self.app.flow_control.is_active(), m.generation_id, self.app.consumer_generation_id)
         if last is not None and m.offset <= last:
             self.redelivered += 1  # handed over already (see the class doc): neither handled nor acked
             return
@@ -958,16 +962,9 @@ def run_worker(settings: Settings, *, web_port: int | None = None, loglevel: str
     async def report() -> None:
         if engine.counters:
             log.info("counters: %s", dict(sorted(engine.counters.items())))
-        c = app.consumer
-        for tp in sorted(c.assignment()):
-            acked = c._acked.get(tp)
-            gap = c._gap.get(tp)
-            if acked or gap:
-                log.info("DEBUG %s committed=%s acked=%s gap=%s read=%s hw=%s", tp, c._committed_offset.get(tp),
-                         sorted(acked or [])[:6], sorted(gap)[:3] if gap else None, c._read_offset.get(tp), c.highwater(tp))
-        log.info("DEBUG unacked %s", sorted((m.tp.topic[-8:], m.tp.partition, m.offset, m.refcount) for m in c._unacked_messages)[:30])
-        for mg in mergers:
-            log.info("DEBUG merger %s buffered=%d redelivered=%d", mg.name, mg.buffered, mg.redelivered)
+        for merger in mergers:
+            if merger.buffered or merger.redelivered:
+                log.info("merger %s buffered=%d redelivered=%d", merger.name, merger.buffered, merger.redelivered)
 
     if created:
         log.info("created topics: %s", ", ".join(created))

@@ -162,11 +162,12 @@ class WorkerPool:
 
 def delete_case_topics(settings: Settings) -> None:
     """Delete the topics of one test deployment (its prefix and its app id), so a broker that lives
-    across sessions does not collect them.  Best effort: a failure here never fails a test."""
+    across sessions does not collect them (keep them with MONITOR_TEST_KEEP_TOPICS=1, to look into a
+    failure).  Best effort: a failure here never fails a test."""
     from kafka.admin import KafkaAdminClient
 
     prefix, app = settings.topic_prefix, app_id(settings)
-    if not prefix:
+    if not prefix or os.environ.get("MONITOR_TEST_KEEP_TOPICS"):
         return
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(settings), request_timeout_ms=30000)

@@ -1,0 +1,74 @@
+"""What each size measures.  Targets are the issue's and are not to be changed here.
+
+Quick must stay well under 10 minutes on the 2-core benchmark machine, so its 100k-household engine
+run has its apply phase capped by a time budget (the read phase runs over every line); full runs
+100k households completely and caps the apply phase at 1M households.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SIZES", "TARGETS", "EngineCase", "KafkaPlan", "Plan"]
+
+
+@dataclass(frozen=True)
+class EngineCase:
+    """One embedded data set: households generated with `seed`, apply phase capped at `budget_s` (None: not)."""
+
+    households: int
+    budget_s: float | None
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class KafkaPlan:
+    """The Kafka measurements: end-to-end set size, worker counts, the steady-rate latency run."""
+
+    households: int  # generated households whose registry and events go end to end
+    workers: tuple[int, ...]
+    latency_rate: int  # events per second, sent at a fixed pace
+    latency_seconds: float
+    e2e_timeout_s: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything one `--size` runs."""
+
+    engine: tuple[EngineCase, ...]
+    stages_households: int
+    snapshot_households: int
+    snapshot_base: int
+    kafka: KafkaPlan
+
+
+SIZES: dict[str, Plan] = {
+    "quick": Plan(
+        engine=(EngineCase(10_000, None), EngineCase(100_000, 30.0)),
+        stages_households=5_000,
+        snapshot_households=100_000,
+        snapshot_base=1_000,
+        kafka=KafkaPlan(households=1_000, workers=(1, 2), latency_rate=1_000, latency_seconds=10.0,
+                        e2e_timeout_s=240.0),
+    ),
+    "full": Plan(
+        engine=(EngineCase(100_000, None), EngineCase(1_000_000, 300.0)),
+        stages_households=5_000,
+        snapshot_households=1_000_000,
+        snapshot_base=1_000,
+        kafka=KafkaPlan(households=5_000, workers=(1, 2), latency_rate=1_000, latency_seconds=30.0,
+                        e2e_timeout_s=900.0),
+    ),
+}
+
+# The issue's targets (issue 5).
+TARGETS = {
+    "embedded_100k_events_per_s": 100_000,
+    "embedded_1m_events_per_s": 50_000,
+    "embedded_1m_peak_rss_bytes": 6 * 10**9,
+    "kafka_one_worker_events_per_s": 10_000,
+    "kafka_one_worker_share_of_raw": 0.5,
+    "kafka_p99_ms_at_1000_per_s": 100.0,
+    "snapshot_1m_seconds": 20.0,
+}
