@@ -128,8 +128,11 @@ def snapshot_from_stream(settings: Settings, out_path: Path, rules: RuleSet) -> 
     events = [(e.event_id, hid, e.category, e.occurred_at) for hid, state in sorted(states.items())
               for e in state.events]
     weights = {i: s.weight for i, s in rules.indicators.items()}
+    # Anomalies come from the states, not the topic: a state holds exactly those of its applied events.
+    anomalies = [anomaly for _hid, state in sorted(states.items()) for anomaly in state.anomalies]
     write_snapshot(out_path, portraits, alerts, events, settings.pseudonymiser(), rules_version=rules.version,
-                   weights=weights, dead_letters=dead_letters, as_of=as_of, events_applied=len(events))
+                   weights=weights, dead_letters=dead_letters, as_of=as_of, events_applied=len(events),
+                   anomalies=anomalies)
     print(f"wrote {out_path}: {len(portraits):,} households, {len(events):,} events applied, "
           f"{len(alerts):,} alerts ({raw_alerts - len(alerts):,} duplicate records skipped), "
           f"{len(dead_letters):,} dead letters, in {time.perf_counter() - started:.1f}s")

@@ -87,6 +87,11 @@ class Topics:
         return f"{self.prefix}deadletter"
 
     @property
+    def anomalies(self) -> str:
+        """Data anomalies for the source departments (key household_id)."""
+        return f"{self.prefix}anomalies"
+
+    @property
     def routed(self) -> str:
         """Internal: validated events keyed by household_id."""
         return f"{self.app}-routed"
@@ -129,7 +134,8 @@ class Topics:
     def all_created(self) -> dict[str, dict[str, str]]:
         """Topic name → topic configs, for every topic `ensure_topics` creates."""
         configs: dict[str, dict[str, str]] = {name: {} for name in
-                                              [*self.inputs, self.alerts, self.deadletter, *self.internal]}
+                                              [*self.inputs, self.alerts, self.deadletter, self.anomalies,
+                                               *self.internal]}
         configs[self.households] = {"cleanup.policy": "compact"}
         return configs
 

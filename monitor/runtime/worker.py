@@ -504,6 +504,9 @@ class Engine:
         for alert in alerts:
             self.counters["alerts"] += 1
             await self.send("alerts", household_id, _json.encode(alert_record(alert, emitted_at)))
+        for anomaly in applied.new_anomalies:
+            self.counters["anomalies"] += 1
+            await self.send("anomalies", household_id, _json.encode(anomaly))
 
     def _maybe_crash(self, event_id: str) -> None:
         if event_id not in self.crash_ids:
@@ -624,10 +627,6 @@ class InputMerger:
         m = ev.message
         where = (m.topic, m.partition)
         last = self.seen.get(where)
-        if last is None or m.offset != last + 1:
-            c = self.app.consumer
-            log.info("DEBUG first/jump %s %s off=%s last=%s committed=%s read=%s flow=%s gen=%s/%s", self.name, where, m.offset, last,
-                     c._committed_offset.get(m.tp), c._read_offset.get(m.tp), self.app.flow_control.is_active(), m.generation_id, self.app.consumer_generation_id)
         if last is not None and m.offset <= last:
             self.redelivered += 1  # handed over already (see the class doc): neither handled nor acked
             return
@@ -822,7 +821,8 @@ def build_app(settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, 
     membership = topic(topics.membership)
     retry = topic(topics.retry)
     engine.out = {"routed": topic(topics.routed), "by-person": by_person, "membership": membership,
-                  "retry": retry, "alerts": topic(topics.alerts), "deadletter": topic(topics.deadletter)}
+                  "retry": retry, "alerts": topic(topics.alerts), "deadletter": topic(topics.deadletter),
+                  "anomalies": topic(topics.anomalies)}
     table_options = dict(ROCKSDB_OPTIONS)
     engine.profiles = app.Table("profiles", default=None, key_type=bytes, value_type=bytes,
                                 partitions=settings.partitions, options=dict(table_options))

@@ -133,6 +133,19 @@ def test_snapshot_and_feed_commands_read_the_stream(single_run: Any, expected: O
         con.close()
     assert households == (len(expected.applied), sum(expected.applied.values()))
     assert expected.alert_ids <= alert_ids
+    # Data anomalies: the snapshot's table and the anomalies topic both hold what the embedded run found.
+    con = duckdb.connect(str(out), read_only=True)
+    try:
+        snapshot_anomalies = {row[0] for row in con.execute("SELECT anomaly_id FROM anomalies").fetchall()}
+    finally:
+        con.close()
+    from monitor.runtime.stream_snapshot import read_topic
+    from monitor.runtime.topics import topics_for
+    from tests.kafka.harness import settings_of
+
+    on_topic = {json.loads(value)["anomaly_id"] for _k, value, _p, _o in
+                read_topic(settings_of(single_run.env), topics_for(settings_of(single_run.env)).anomalies) if value}
+    assert snapshot_anomalies == on_topic == {a.anomaly_id for a in expected.result.anomalies}
     feed = subprocess.run([sys.executable, "-m", "monitor", "alerts", "--json", "--timeout", "2"], cwd=ROOT,
                           env=single_run.env, capture_output=True, text=True, check=False)
     assert feed.returncode == 0, feed.stderr
