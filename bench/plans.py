@@ -29,6 +29,7 @@ class KafkaPlan:
     workers: tuple[int, ...]
     latency_rate: int  # events per second, sent at a fixed pace
     latency_seconds: float
+    latency_wait_s: float  # how long to wait for the last alerts after the last send
     e2e_timeout_s: float
 
 
@@ -45,12 +46,12 @@ class Plan:
 
 SIZES: dict[str, Plan] = {
     "quick": Plan(
-        engine=(EngineCase(10_000, None), EngineCase(100_000, 30.0)),
+        engine=(EngineCase(10_000, None), EngineCase(100_000, 20.0)),
         stages_households=5_000,
         snapshot_households=100_000,
         snapshot_base=1_000,
-        kafka=KafkaPlan(households=1_000, workers=(1, 2), latency_rate=1_000, latency_seconds=10.0,
-                        e2e_timeout_s=240.0),
+        kafka=KafkaPlan(households=500, workers=(1, 2), latency_rate=1_000, latency_seconds=5.0,
+                        latency_wait_s=20.0, e2e_timeout_s=240.0),
     ),
     "full": Plan(
         engine=(EngineCase(100_000, None), EngineCase(1_000_000, 300.0)),
@@ -58,7 +59,7 @@ SIZES: dict[str, Plan] = {
         snapshot_households=1_000_000,
         snapshot_base=1_000,
         kafka=KafkaPlan(households=5_000, workers=(1, 2), latency_rate=1_000, latency_seconds=30.0,
-                        e2e_timeout_s=900.0),
+                        latency_wait_s=90.0, e2e_timeout_s=900.0),
     ),
 }
 
