@@ -378,14 +378,14 @@ def latency(broker: Broker, plan: KafkaPlan, work: Path, log: Log) -> dict[str, 
         dep.start_workers(1)
         offsets = Offsets(dep)
         dep.produce(prefix(source, n), None)
-        loaded, _ = _wait_records(offsets, offsets.topics.profiles_changelog, n, 300, dep)
+        loaded, _ = _wait_records(offsets, offsets.topics.profiles_changelog, n, 900, dep)
         if loaded is None:
-            return {"error": "the worker did not take in the registry"}
+            return {"error": f"the worker had not taken in the {n:,}-household registry after 900 s"}
         # The registry's membership announcements and directory updates must be done too: wait until the
         # group has committed everything it reads (else the first sends queue behind that backlog).
-        idle_after = _wait_idle(offsets, 300)
+        idle_after = _wait_idle(offsets, 600)
         if idle_after is None:
-            return {"error": "the worker did not finish taking in the registry (lag > 0 after 300 s)"}
+            return {"error": "the worker did not finish taking in the registry (lag > 0 after 600 s)"}
         feed = AlertFeed(f"127.0.0.1:{broker.port}", offsets.topics, offsets.partitions)
         try:
             low = _paced(feed, dep, households[:n_low], low_rate, plan.latency_seconds, plan.latency_wait_s, log)
