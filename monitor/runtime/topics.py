@@ -16,6 +16,7 @@ Besides the contract's topics the worker uses four internal topics, named after 
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from monitor.config import Settings
 
 __all__ = ["Topics", "app_id", "bootstrap_servers", "ensure_topics", "topics_for"]
+
+log = logging.getLogger("monitor.topics")
 
 APP_BASE = "household-risk-monitor"
 INPUT_STREAMS: tuple[Stream, ...] = (Stream.ILLNESS, Stream.DISABILITY, Stream.UNEMPLOYMENT, Stream.DEATH,
@@ -113,12 +116,12 @@ class Topics:
 
     @property
     def profiles_changelog(self) -> str:
-        """The changelog of the `profiles` table (created by faust): household_id → encode_state bytes."""
+        """The changelog of the `profiles` table: household_id → encode_state bytes."""
         return f"{self.app}-profiles-changelog"
 
     @property
     def directory_changelog(self) -> str:
-        """The changelog of the `directory` table (created by faust): person_id → memberships."""
+        """The changelog of the `directory` table: person_id → memberships."""
         return f"{self.app}-directory-changelog"
 
     @property
@@ -136,7 +139,11 @@ class Topics:
         configs: dict[str, dict[str, str]] = {name: {} for name in
                                               [*self.inputs, self.alerts, self.deadletter, self.anomalies,
                                                *self.internal]}
-        configs[self.households] = {"cleanup.policy": "compact"}
+        # The table changelogs too: left to faust, they are created right before the worker joins its
+        # group, and on a busy broker the assignor may not see them yet ("Ignoring missing topic"); the
+        # table then has no partitions and every write raises PartitionsMismatch (RELIABILITY.md, B1).
+        for name in (self.households, self.profiles_changelog, self.directory_changelog):
+            configs[name] = {"cleanup.policy": "compact"}
         return configs
 
 
@@ -145,28 +152,37 @@ def topics_for(settings: Settings) -> Topics:
     return Topics(prefix=settings.topic_prefix, app=app_id(settings))
 
 
-def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
+def ensure_topics(settings: Settings, *, timeout_s: float | None = 30.0) -> list[str]:
     """Create every topic of contract §3.3 (and the worker's internal ones) if missing; return those created.
 
     Idempotent: existing topics are kept.  An existing topic with another partition count than
     `settings.partitions` is an error, since the worker could not co-partition it with its tables.
+    `timeout_s=None` waits for an unreachable broker as long as it takes (a worker started during a
+    broker outage), with a warning every 30 s.
     """
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     topics = topics_for(settings)
     wanted = topics.all_created()
-    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    deadline = started + (timeout_s if timeout_s is not None else 30.0)
+    warned = started
     admin = None
     while admin is None:
         try:
             admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(settings), client_id="monitor-admin",
                                      request_timeout_ms=15000)
         except KafkaError as exc:
-            if time.monotonic() > deadline:
-                problem = f"broker {settings.broker} not reachable ({type(exc).__name__})"
+            now = time.monotonic()
+            problem = f"broker {settings.broker} not reachable ({type(exc).__name__})"
+            if timeout_s is not None and now > deadline:
                 raise ConfigError("environment", "MONITOR_BROKER", problem) from None  # noqa: EM101
+            if now - warned >= 30.0:
+                log.warning("%s for %.0f s; still waiting", problem, now - started)
+                warned = now
             time.sleep(0.5)
+    deadline = max(deadline, time.monotonic() + 30.0)
     try:
         existing = set(admin.list_topics())
         missing = [name for name in wanted if name not in existing]
@@ -182,7 +198,8 @@ def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
             count = len(described.get("partitions") or [])
             if count != settings.partitions:
                 problem = f"has {count} partitions, MONITOR_PARTITIONS is {settings.partitions}"
-                raise ConfigError("kafka", f"topic {described['topic']}", problem)  # noqa: EM101
+                name = described.get("name") or described.get("topic")  # (kafka-python 3 says "name")
+                raise ConfigError("kafka", f"topic {name}", problem)  # noqa: EM101
         return missing
     finally:
         admin.close()

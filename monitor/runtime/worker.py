@@ -68,16 +68,16 @@ RocksDB store; changelog `{app}-profiles-changelog`).
   it triggered are sent again under the same ids, and the (unchanged) state is written again, so the
   changelog converges even if a crash lost the first changelog record.  APPLIED → the table is
   written FIRST, then `new_alerts` go to `alerts` (key household_id, value one JSON alert record).
-  Sends are queued, not awaited one by one: in at_least_once mode faust flushes the producer before
-  it commits any source offset, so nothing is committed before its outputs are on the broker.
+  Sends are queued, not awaited one by one: the worker flushes the producer before it commits any
+  source offset, so nothing is committed before its outputs are on the broker.
 - A process-local LRU cache of decoded states avoids a msgpack decode per event; it is dropped on
   every partition revocation and for a household whose processing raised.
 - A failed state write (RocksDB I/O error, disk full) is not dead-lettered: the worker exits at once
   with status 70 and the un-acked event is replayed after a restart.
 
-**faust repairs** (faust-streaming 0.15.3): an agent acks each offset at most once (see
-InputMerger), and the consumer's commit bookkeeping is de-duplicated (`_new_offset_deduplicated`);
-without both, a restart could leave the committed offset creeping one message per commit.
+**Offsets.**  faust's acks are off on the agents' topics: the worker commits, every second and on
+each revocation, the run of messages each partition has handled, after flushing the producer
+(`OffsetLedger`, monitor/runtime/offsets.py, says why faust's own bookkeeping lost messages here).
 
 Test hook: `MONITOR_TEST_CRASH_AFTER_STATE=<event_id>[,...]` makes the process `os._exit(137)` right
 after the table write of those events and before their alerts are sent (once per data dir).
@@ -92,7 +92,6 @@ import logging
 import os
 import sys
 import time
-import weakref
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +106,9 @@ from monitor.pipeline.profile import HouseholdState, Status, apply_event, decode
 from monitor.pipeline.route import BEFORE_TIME, Directory, joins_household
 from monitor.pipeline.validate import decode_household, validate_event
 from monitor.records import alert_record, dead_letter, utc_now_text
-from monitor.runtime.topics import Topics, app_id, ensure_topics, topics_for
+from monitor.runtime.merger import NO_TIME, AssignedPartitions, InputMerger
+from monitor.runtime.offsets import OffsetLedger
+from monitor.runtime.topics import Topics, app_id, bootstrap_servers, ensure_topics, topics_for
 
 if TYPE_CHECKING:
     import faust
@@ -116,15 +117,13 @@ if TYPE_CHECKING:
     from monitor.pipeline.rules import RuleSet
     from monitor.privacy import Pseudonymiser
 
-__all__ = ["Carried", "Checked", "InputMerger", "Membership", "build_app", "run_worker"]
+__all__ = ["Carried", "Checked", "Engine", "Membership", "build_app", "run_worker"]
 
 log = logging.getLogger("monitor.worker")
 
 DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)
 CACHE_SIZE = 20_000
-MERGE_HOLD_S = 0.25  # how long a message waits for older ones on partitions that are caught up
-MERGE_MAX_HOLD_S = 60.0  # ... and at most (a partition that lags but delivers nothing)
-MERGE_MAX_BUFFERED = 100_000
+COMMIT_INTERVAL_S = 1.0
 PERSON_WAIT_S = 10.0  # how long the router holds an unknown person while registry data is still arriving
 ROCKSDB_OPTIONS = {"write_buffer_size": 4 << 20, "max_write_buffer_number": 2, "block_cache_size": 32 << 20,
                    "target_file_size_base": 8 << 20}
@@ -148,9 +147,6 @@ class Carried(msgspec.Struct, array_like=True):
     def source(self) -> dict[str, Any]:
         """The dead-letter `source` of the original input message."""
         return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
-
-
-NO_TIME = -(1 << 62)
 
 
 @dataclass(slots=True)
@@ -247,18 +243,18 @@ class Engine:
         self.directory: Directory | None = None
         self.out: dict[str, Any] = {}
         self.app: Any = None
-        self.reference_tps: list[Any] = []  # households and membership partitions (see reference_pending)
-        self.reference_done: dict[Any, int] = {}
-        self._reference_tps: list[Any] = []
-        self._reference_at = -1.0
+        self.mergers: list[InputMerger] = []
+        self.ledger = OffsetLedger()
+        self.agent_topics: frozenset[str] = frozenset()
+        self.reference: AssignedPartitions | None = None  # households and membership (see reference_pending)
+        self._admin: Any = None
         self.counters: collections.Counter[str] = collections.Counter()
 
     # -- output ---------------------------------------------------------------------------------------
     async def send(self, name: str, key: str | None, value: bytes) -> None:
         """Queue a record on an output topic.
 
-        Delivery is awaited by faust's commit: in at_least_once mode the producer is flushed before any
-        source offset is committed.
+        Delivery is awaited by `commit`, which flushes the producer before it commits any source offset.
         """
         await self.out[name].send(key=key.encode() if key is not None else None, value=value)
 
@@ -345,22 +341,71 @@ class Engine:
     def reference_pending(self) -> bool:
         """True while this worker has registry records or membership facts not yet applied."""
         consumer = self.app.consumer
-        now = time.monotonic()
-        if now - self._reference_at > 1.0:
-            assignment = consumer.assignment()
-            self._reference_tps = [tp for tp in self.reference_tps if tp in assignment]
-            self._reference_at = now
-        for tp in self._reference_tps:
+        assert self.reference is not None
+        for tp in self.reference.now():
             highwater = consumer.highwater(tp)
-            if not highwater:
-                continue
-            done = self.reference_done.get(tp)
-            if done is None:
-                if highwater > (consumer._read_offset.get(tp) or 0):
-                    return True
-            elif highwater > done + 1:
+            if highwater and highwater > self.ledger.handled.get(tp, -1):
                 return True
         return False
+
+    # -- offsets: the worker commits from its ledger (monitor/runtime/offsets.py) ---------------------
+    def start_assignment(self, assigned: Any) -> None:
+        """A new assignment: forget the old one, and seed the ledger with the new one's committed offsets."""
+        generation = self.ledger.close()
+        ours = [tp for tp in assigned if tp.topic in self.agent_topics]
+        if ours:
+            asyncio.ensure_future(self._seed(generation, ours))
+
+    async def _seed(self, generation: int, tps: list[Any]) -> None:
+        """Seed the ledger at each partition's committed offset (the log start if none) and seek there.
+
+        The seek makes the consumer deliver every partition again from where the ledger expects it,
+        whatever faust fetched before (the ledger skips a message that is not the next expected one).
+        Retried until it succeeds or the assignment changes.
+        """
+        while generation == self.ledger.generation:
+            try:
+                offsets = await self._start_offsets(tps)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a broker hiccup: try again
+                log.warning("could not read the committed offsets (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
+            if self.ledger.seed(generation, offsets):
+                for tp, offset in offsets.items():
+                    await self.app.consumer.seek(tp, offset)
+                log.info("seeded %d partitions at their committed offsets", len(offsets))
+            return
+
+    async def _start_offsets(self, tps: list[Any]) -> dict[Any, int]:
+        from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka.structs import TopicPartition
+
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(self.settings),
+                                        request_timeout_ms=30_000)
+            await admin.start()
+            self._admin = admin
+        committed = await self._admin.list_consumer_group_offsets(
+            app_id(self.settings), partitions=[TopicPartition(tp.topic, tp.partition) for tp in tps])
+        earliest = await self.app.consumer.earliest_offsets(*tps)
+        starts = {}
+        for tp in tps:
+            meta = committed.get(TopicPartition(tp.topic, tp.partition))
+            offset = meta.offset if meta is not None else -1
+            starts[tp] = max(offset, earliest.get(tp, 0) or 0)  # (retention may have removed the committed one)
+        return starts
+
+    async def commit(self) -> None:
+        """Commit the handled run of every partition, after flushing what handling it sent."""
+        offsets = self.ledger.committable()
+        if not offsets:
+            return
+        generation = self.ledger.generation
+        await self.app.producer.flush()  # outputs (tables' changelogs included) reach the broker first
+        if await self.app.consumer._commit(offsets):  # the consumer's own commit: faust's acks are off here
+            self.ledger.mark_committed(generation, offsets)
 
     # -- resolver: {app}-by-person --------------------------------------------------------------------
     async def on_by_person(self, value: bytes) -> None:
@@ -522,254 +567,6 @@ class Engine:
 
 
 
-class InputMerger:
-    """Every agent's loop: un-acked intake, at-most-once hand-over per offset, ack after handling.
-
-    **Offsets.**  Each agent reads with `stream.noack()` and acks a message only after its handler
-    ran, so faust's commits (the contiguous acked offsets of each partition) never pass a message that
-    was not handled.  faust can hand the same offset over twice in one assignment: at start-up it
-    resumes the flow before it seeks the stream partitions back to their committed offsets, so the
-    first messages come once before and once after the seek.  Handling both is harmless (everything
-    is idempotent), but acking both is not: a second ack that lands while a commit is in flight puts
-    the offset back into faust's acked list after the commit removed it, and from then on the
-    committed offset creeps forward one message per commit (seen here: lag never reached 0 after a
-    restart).  So each partition's highest handed-over offset is remembered and a message at or below
-    it is neither handled nor acked (faust forgets it once it is garbage).
-
-    **Order (`ordered=True`).**  Kafka orders messages only within a partition, and faust hands an
-    agent that reads several topics their messages round-robin by topic.  With a backlog (a first
-    load, a catch-up after an outage) a household's events on a small topic (death) would reach it
-    long before its earlier events on a big one (household-data), and events could reach the household
-    agent before their household's registry record.  The core copes with any order (a late event
-    replays the household; an unknown household is retried), but every replay rescores the household,
-    and an alert already sent from the partial view stays on the feed.  So, like Kafka Streams'
-    partition groups (which take the record with the smallest timestamp among a task's partitions and
-    wait up to `max.task.idle.ms` for an empty one), an ordered merger releases the buffered message
-    with the smallest key (event time; registry records and invalid input first) when (a) no partition
-    that still has unread messages lacks a buffered one, and (b) every partition has one buffered or
-    that message has waited `hold_s` (a producer's batches reach partitions a little apart).  Bounds:
-    nothing waits longer than MERGE_MAX_HOLD_S and at most MERGE_MAX_BUFFERED messages are held.
-    (Pausing a partition that runs ahead would bound the buffer better, but faust's soft pause drops
-    records already fetched for a paused partition and then treats the hole as a compaction gap, i.e.
-    commits past messages never processed: measured here, 3,567 of 20,163 events lost.  Do not use
-    `consumer.pause_partitions` outside a rebalance.)
-
-    **Rebalance.**  When faust suspends the flow, the buffer is dropped without acking, and each
-    partition's remembered offset is rewound to just before its first dropped message: faust commits
-    what was acked, seeks every assigned partition back to its committed offset, and the dropped
-    messages are read again by whichever worker owns them (faust's wait for un-acked messages lets
-    go of them once they are garbage, so a rebalance never waits for the buffer to be processed).
-    A revoked partition's remembered offset is forgotten.
-    """
-
-    def __init__(self, app: Any, topics: list[str], partitions: int, *, name: str,
-                 prepare: Any, handle: Any, ordered: bool = True, hold_s: float = MERGE_HOLD_S) -> None:
-        from faust.streams import _current_event
-        from faust.types import TP
-
-        self.app, self.name, self.prepare, self.handle = app, name, prepare, handle
-        self.ordered, self.hold_s = ordered, hold_s
-        self.tps = [TP(topic, p) for topic in topics for p in range(partitions)]
-        self._current_event = _current_event
-        self.queues: dict[Any, collections.deque[tuple[int, Any, Any, float]]] = {}
-        self.seen: dict[tuple[str, int], int] = {}
-        self.buffered = 0
-        self.redelivered = 0
-        self.stream: Any = None
-        self.lock = asyncio.Lock()
-        self._assigned: list[Any] = []
-        self._assigned_at = -1.0
-
-    async def run(self, stream: Any) -> None:
-        """The agent body: take every message, release what may go; nothing ever leaves it."""
-        self.drop()
-        unacked = stream.noack()
-        self.stream = unacked
-        async for ev in unacked.events():
-            try:
-                await self.add(ev)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the message stays un-acked: it is read again after a restart
-                log.exception("%s: could not take a message", self.name)
-
-    async def tick(self) -> None:
-        """Timer: release what has waited long enough, or drop the buffer while faust rebalances."""
-        try:
-            if not self.app.flow_control.is_active():
-                self.drop()
-                return
-            await self.release()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - a timer that raises crashes the app
-            log.exception("%s: releasing held messages failed", self.name)
-
-    def drop(self) -> None:
-        """Forget the buffer without acking; rewind each partition to before its first dropped message."""
-        if not self.buffered:
-            return
-        for tp, queue in self.queues.items():
-            if queue:
-                self.seen[(tp.topic, tp.partition)] = queue[0][2].message.offset - 1
-        log.info("%s: dropped %d held messages for a rebalance (they are read again)", self.name,
-                 self.buffered)
-        self.queues.clear()
-        self.buffered = 0
-
-    def forget(self, revoked: Any) -> None:
-        """Partitions revoked from this worker: their offsets are someone else's business now."""
-        for tp in revoked:
-            self.seen.pop((tp.topic, tp.partition), None)
-
-    async def add(self, ev: Any) -> None:
-        """Take one message (prepared now: validated or decoded), then release what may go."""
-        m = ev.message
-        where = (m.topic, m.partition)
-        last = self.seen.get(where)
-        if last is not None and m.offset <= last:
-            self.redelivered += 1  # handed over already (see the class doc): neither handled nor acked
-            return
-        self.seen[where] = m.offset
-        key, item = self.prepare(ev) if self.ordered else (0, None)
-        queue = self.queues.setdefault(m.tp, collections.deque())
-        queue.append((key, item, ev, time.monotonic()))
-        self.buffered += 1
-        await self.release()
-
-    async def release(self) -> None:
-        """Hand buffered messages to the handler, smallest key first, while the merge allows it."""
-        if not self.buffered or self.stream is None or self.lock.locked():
-            return  # (a release in progress, e.g. a retry waiting until it is due, carries on by itself)
-        async with self.lock:
-            while self.buffered and self.app.flow_control.is_active():
-                tp = self._next()
-                if tp is None:
-                    return
-                queue = self.queues[tp]
-                key, item, ev, arrived = queue.popleft()
-                self.buffered -= 1
-                self._current_event.set(weakref.ref(ev))  # tables read and write in this message's partition
-                if await self.handle(item, ev) is False:  # (handlers never raise: Engine.guard)
-                    queue.appendleft((key, item, ev, arrived))  # not yet: keep it, and the order
-                    self.buffered += 1
-                    return
-                try:
-                    await self.stream.ack(ev)
-                except Exception:  # noqa: BLE001 - an un-acked message is read again after a restart
-                    log.exception("%s: could not ack a message", self.name)
-
-    def _next(self) -> Any:
-        best, best_key, best_arrived, oldest, first = None, 0, 0.0, float("inf"), None
-        for tp, queue in self.queues.items():
-            if queue:
-                head = queue[0]
-                if best is None or head[0] < best_key:
-                    best, best_key, best_arrived = tp, head[0], head[3]
-                if head[3] < oldest:
-                    oldest, first = head[3], tp
-        if best is None:
-            return None
-        if not self.ordered:
-            return first
-        now = time.monotonic()
-        if best_key == NO_TIME or self.buffered > MERGE_MAX_BUFFERED or now - oldest >= MERGE_MAX_HOLD_S:
-            return best
-        behind, all_heads = self._scan()
-        if behind:
-            return None  # a partition with unread messages has none buffered: its next one may come first
-        if all_heads or now - best_arrived >= self.hold_s:
-            return best
-        return None
-
-    def _scan(self) -> tuple[bool, bool]:
-        """Look at the assigned partitions with nothing buffered.
-
-        Returns (one of them still has unread messages, there are none).
-        """
-        consumer = self.app.consumer
-        now = time.monotonic()
-        if now - self._assigned_at > 1.0:
-            assignment = consumer.assignment()
-            self._assigned = [tp for tp in self.tps if tp in assignment]
-            self._assigned_at = now
-        all_heads = True
-        for tp in self._assigned:
-            if self.queues.get(tp):
-                continue
-            all_heads = False
-            highwater = consumer.highwater(tp)
-            if not highwater:
-                continue
-            last = self.seen.get((tp.topic, tp.partition))
-            if last is not None:
-                if highwater > last + 1:
-                    return True, False
-                continue
-            next_offset = consumer._read_offset.get(tp)  # the committed position until a message is read
-            if highwater > (next_offset or 0):
-                return True, False
-        return False, all_heads
-
-
-_REPAIRS: collections.Counter[Any] = collections.Counter()
-
-
-def _new_offset_deduplicated(self: Any, tp: Any) -> int | None:
-    """Return the next offset to commit for a partition: faust's `Consumer._new_offset`, made robust.
-
-    faust-streaming 0.15.3 keeps the acked offsets of a partition in a list and turns "gaps" (offsets
-    the fetcher jumped over) into acked offsets when it computes a commit.  After a start-up or a
-    rebalance it can deliver messages, seek back to the committed offset, and then register as a gap
-    offsets that were already delivered and acked (faust-streaming #596).  The list then holds every
-    such offset twice, the run of consecutive offsets breaks after one element, and the committed
-    offset creeps forward one message per commit: the lag never drains (seen here after a restart,
-    with 700+ messages processed but never committed).  This is faust's algorithm with the list
-    de-duplicated, and offsets below the committed one dropped, before the run is taken.
-    """
-    from faust.utils.functional import consecutive_numbers
-
-    acked = self._acked[tp]
-    if not acked:
-        return None
-    max_offset = max(acked)
-    gap_for_tp = self._gap[tp]
-    if gap_for_tp:
-        candidates = sorted(gap_for_tp.overlap(0, max_offset), key=lambda x: x.begin)
-        if candidates:
-            stuff_to_add: list[int] = []
-            for entry in candidates:
-                stuff_to_add.extend(range(entry.begin, entry.end))
-            acked.extend(stuff_to_add)
-            gap_for_tp.chop(0, max(stuff_to_add[-1], max_offset + 1))
-    committed_offset = self._committed_offset[tp]
-    unique = set(acked)
-    if len(unique) != len(acked):
-        _REPAIRS[tp] += 1
-        if _REPAIRS[tp] == 1:
-            log.warning("faust acked-offset list of %s held duplicates (faust-streaming #596); repaired", tp)
-    if committed_offset is not None:
-        stale = {o for o in unique if o < committed_offset}
-        unique -= stale
-        self._acked_index[tp].difference_update(stale)
-    acked[:] = sorted(unique)
-    if not acked:
-        return None
-    if committed_offset and min(acked) - committed_offset > 1:
-        return None
-    batch = next(consecutive_numbers(acked))
-    acked[: len(batch)] = []
-    self._acked_index[tp].difference_update(batch)
-    return int(batch[-1]) + 1
-
-
-def _patch_faust_commit_bookkeeping() -> None:
-    from faust.transport.consumer import Consumer
-
-    if Consumer._new_offset is not _new_offset_deduplicated:
-        Consumer._new_offset = _new_offset_deduplicated  # type: ignore[method-assign]
-
-
 def partition_of(key: str, partitions: int) -> int:
     """The partition Kafka's default (murmur2) partitioner gives a key: what every client here uses."""
     from kafka.partitioner.default import murmur2
@@ -783,7 +580,6 @@ def build_app(settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, 
     import faust
     from faust.types import TP
 
-    _patch_faust_commit_bookkeeping()
     topics = topics_for(settings)
     engine = Engine(settings, rules, pseudonymiser, topics)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -813,7 +609,9 @@ def build_app(settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, 
     )
 
     def topic(*names: str) -> Any:
-        return app.topic(*names, key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
+        # acks off: commits come from the worker's ledger, not from faust's acked-offset bookkeeping
+        return app.topic(*names, key_serializer="raw", value_serializer="raw", partitions=settings.partitions,
+                         acks=False)
 
     inputs = topic(*topics.inputs)
     by_person = topic(topics.by_person)
@@ -830,8 +628,8 @@ def build_app(settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, 
                                 partitions=settings.partitions, options=dict(table_options))
     engine.directory = Directory(TableMapping(directory_table, _carried_enc.encode, _homes_dec.decode))
     engine.app = app
-    engine.reference_tps = [TP(t, p) for t in (topics.households, topics.membership)
-                            for p in range(settings.partitions)]
+    engine.reference = AssignedPartitions(app, [TP(t, p) for t in (topics.households, topics.membership)
+                                                for p in range(settings.partitions)])
 
     def prepare_input(ev: Any) -> tuple[int, Checked]:
         m = ev.message
@@ -862,13 +660,15 @@ def build_app(settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, 
         if m.topic == topics.households:
             await engine.guard(engine.on_registry(ev.value, m.topic, m.partition, m.offset), ev.value,
                                {"topic": m.topic, "partition": m.partition, "offset": m.offset})
-            engine.reference_done[m.tp] = m.offset
         else:
             await engine.guard(engine.on_routed(ev.value), *_carried_raw(ev))
 
-    router_merge = InputMerger(app, topics.inputs, settings.partitions, name="router",
+    engine.agent_topics = frozenset([*topics.inputs, topics.by_person, topics.households, topics.routed,
+                                     topics.membership, topics.retry])
+    ledger = engine.ledger
+    router_merge = InputMerger(app, ledger, topics.inputs, settings.partitions, name="router",
                                prepare=prepare_input, handle=handle_input)
-    household_merge = InputMerger(app, [topics.households, topics.routed], settings.partitions,
+    household_merge = InputMerger(app, ledger, [topics.households, topics.routed], settings.partitions,
                                   name="households", prepare=prepare_household, handle=handle_household)
     app.agent(inputs, concurrency=1, name="router")(_agent_body(router_merge))
     app.agent(household_in, concurrency=1, name="households")(_agent_body(household_merge))
@@ -878,7 +678,6 @@ def build_app(settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, 
 
     async def handle_membership(_item: Any, ev: Any) -> None:
         await engine.guard(_sync(engine.on_membership, ev.value), b"", _internal_source(ev))
-        engine.reference_done[ev.message.tp] = ev.message.offset
 
     async def handle_retry(_item: Any, ev: Any) -> None:
         await engine.guard(engine.on_retry(ev.key, ev.value), *_carried_raw(ev))
@@ -887,25 +686,33 @@ def build_app(settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, 
     for name, channel, names, handler in (("resolver", by_person, [topics.by_person], handle_by_person),
                                           ("members", membership, [topics.membership], handle_membership),
                                           ("retry", retry, [topics.retry], handle_retry)):
-        merger = InputMerger(app, names, settings.partitions, name=name, prepare=None, handle=handler,
+        merger = InputMerger(app, ledger, names, settings.partitions, name=name, prepare=None, handle=handler,
                              ordered=False)
         mergers.append(merger)
         app.agent(channel, concurrency=1, name=name)(_agent_body(merger))
 
-    app._monitor_mergers = mergers
+    engine.mergers = mergers
 
     @app.timer(interval=0.1)
     async def release_held() -> None:
         for merger in mergers:
             await merger.tick()
 
+    @app.timer(interval=COMMIT_INTERVAL_S)
+    async def commit_handled() -> None:
+        await engine.commit()
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
-        revoked = args[0] if args else kwargs.get("revoked", ())
         engine.cache.clear()
         for merger in mergers:
             merger.drop()
-            merger.forget(revoked)
+        await engine.commit()  # what was handled, before another worker takes the partitions
+        engine.ledger.close()
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+        engine.start_assignment(args[0] if args else kwargs.get("assigned", ()))
 
     return app, engine
 
@@ -944,27 +751,29 @@ def run_worker(settings: Settings, *, web_port: int | None = None, loglevel: str
 
     rules = load_rules(settings.rules_path)
     started = time.monotonic()
-    created = ensure_topics(settings)
-    app, engine = build_app(settings, rules, settings.pseudonymiser(), web_port=web_port)
     level = loglevel.lower()
     logging.basicConfig(level=level.upper(), stream=sys.stderr,
                         format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
+    logging.getLogger("monitor.topics").setLevel(logging.INFO)
+    created = ensure_topics(settings, timeout_s=None)  # a worker waits for its broker, however long
+    app, engine = build_app(settings, rules, settings.pseudonymiser(), web_port=web_port)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
         assigned = args[0] if args else kwargs.get("assigned", ())
         log.info("assigned %d partitions (%.1fs after start)", len(assigned), time.monotonic() - started)
 
-    mergers = app._monitor_mergers
+    mergers = engine.mergers
 
     @app.timer(interval=10.0)
     async def report() -> None:
         if engine.counters:
             log.info("counters: %s", dict(sorted(engine.counters.items())))
-        for merger in mergers:
-            if merger.buffered or merger.redelivered:
-                log.info("merger %s buffered=%d redelivered=%d", merger.name, merger.buffered, merger.redelivered)
+        held = {merger.name: merger.buffered for merger in mergers if merger.buffered}
+        skipped = {k.value: v for k, v in engine.ledger.skipped.items() if v}
+        if held or skipped:
+            log.info("held: %s; skipped (not the next offset): %s", held, skipped)
 
     if created:
         log.info("created topics: %s", ", ".join(created))

@@ -9,6 +9,8 @@ is checked against the embedded runtime on the same files (the oracle, tests/kaf
       alert records and the recovery time of each restart are reported.
 - R2  the worker dies between the table write and the alert send (MONITOR_TEST_CRASH_AFTER_STATE) on
       chosen events that each raise an alert; after each restart the alert is on the feed.
+- R2b the same crash on a LATE event whose household replay creates an alert for an earlier trigger: that
+      alert still reaches the feed after the restart (finding B2, fixed in 7385f9a).
 - R4  the broker is stopped (SIGTERM) for 70 s while the worker runs, then started again WITH ITS DATA
       (a private broker of this test: `scripts/kafka start` wipes the data dir by design): the worker
       never exits, processing resumes within 120 s, no acknowledged event is lost.
@@ -16,7 +18,7 @@ is checked against the embedded runtime on the same files (the oracle, tests/kaf
       `monitor produce`: every bad line dead-lettered once with its reason and the topic/partition/offset of
       the very input record (checked by reading that record back and comparing its SHA-256), 0 worker
       restarts, every valid event applied.
-- S1  the alerts and dead-letter topics, the worker logs and a `monitor snapshot` DuckDB file of the R1 and
+- S1  the alerts, anomalies and dead-letter topics, the worker logs and a `monitor snapshot` DuckDB file of the R1 and
       R7 runs hold no valid 18-character ID number, no mobile number and no planted canary (a mobile and
       a name added to valid events as unknown fields), outside the masked form in alerts.
 
@@ -59,6 +61,7 @@ from tests.kafka.harness import (
     WorkerPool,
     case_env,
     changelog_writes,
+    delete_case_topics,
     fixture_set,
     lag,
     observe,
@@ -389,45 +392,19 @@ class Deployment:
         tmp.mkdir(parents=True, exist_ok=True)
         env = case_env(broker_url, name)
         settings = settings_of(dict(env, MONITOR_BROKER=observer_url) if observer_url else env)
-        if os.environ.get("RELIABILITY_NO_PRECREATE", "") != "1":
-            precreate_changelogs(settings)
         return cls(env, settings, tmp, WorkerPool(env, tmp))
 
     def __post_init__(self) -> None:
         self.info.setdefault("worker_module_at_start", engine_version())
 
+    def close(self) -> None:
+        """Stop our workers (by pid) and delete the deployment's topics (harness.delete_case_topics; kept with
+        MONITOR_TEST_KEEP_TOPICS=1)."""
+        self.pool.stop_all()
+        delete_case_topics(self.settings)
+
     def worker_logs(self) -> list[Path]:
         return sorted(self.tmp.glob("*.log"))
-
-
-def precreate_changelogs(settings: Settings) -> None:
-    """Create the two table changelogs before the first worker starts (a workaround, see below).
-
-    Engine bug found by these tests (RELIABILITY.md, "Findings"): `ensure_topics` creates every topic
-    except the table changelogs, which faust creates itself right before it joins the group.  On a busy
-    broker the new `{app}-directory-changelog` is not yet in the metadata the assignor sees ("Ignoring
-    missing topic"), the consumer never learns its partitions, and every directory write then raises
-    faust's PartitionsMismatch; the members agent dead-letters each membership fact as
-    `processing_error`, so every event that names only a person ends as `unknown_household`.  The fault
-    tests pre-create both changelogs so that each measures its own fault; run them with
-    RELIABILITY_NO_PRECREATE=1 to see the bug.
-    """
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
-    topics = topics_for(settings)
-    names = [topics.profiles_changelog, topics.directory_changelog]
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(settings), request_timeout_ms=15000)
-    try:
-        try:
-            admin.create_topics([NewTopic(n, num_partitions=settings.partitions, replication_factor=1,
-                                          topic_configs={"cleanup.policy": "compact"}) for n in names],
-                                timeout_ms=15000)
-        except TopicAlreadyExistsError:
-            pass
-        admin.wait_for_topics(names, timeout_ms=30000)
-    finally:
-        admin.close()
 
 
 def worker_health(dep: Deployment) -> dict[str, Any]:
@@ -736,7 +713,7 @@ def r1_run(kafka_broker: str, tmp_path_factory: pytest.TempPathFactory, data_1k:
         dep.seen = observe(dep.settings)
         yield dep
     finally:
-        dep.pool.stop_all()
+        dep.close()
 
 
 def test_r1_kill9_twice_loses_nothing_and_applies_nothing_twice(r1_run: Deployment, oracle_1k: Oracle) -> None:
@@ -826,13 +803,13 @@ def test_r2_crash_between_state_write_and_alert_send_still_delivers_the_alert(
     try:
         info = run_crash_hook(dep, data_300, chosen)
         dep.pool.stop_all()
+        info["run_s"] = round(time.monotonic() - started, 1)
+        seen = observe(dep.settings)
+        present = sum(1 for a in chosen if a.alert_id in seen.feed_ids)
+        info.update(alerts_present=present, **exactly_once(seen, oracle_300),
+                    **alert_check(dep.settings, seen, oracle_300), **worker_health(dep), **dep.info)
     finally:
-        dep.pool.stop_all()
-    info["run_s"] = round(time.monotonic() - started, 1)
-    seen = observe(dep.settings)
-    present = sum(1 for a in chosen if a.alert_id in seen.feed_ids)
-    info.update(alerts_present=present, **exactly_once(seen, oracle_300), **alert_check(dep.settings, seen, oracle_300),
-                **worker_health(dep), **dep.info)
+        dep.close()
     record("R2_crash_before_alert_ci", info)
     assert info["processing_error_log_lines"] == 0, info
     assert info["hook_exits"] == info["markers"] == len(chosen), info
@@ -887,7 +864,8 @@ def test_r2b_crash_after_a_late_events_state_write_still_delivers_the_alerts_its
         kafka_broker: str, tmp_path: Path, data_1k: tuple[Path, list[Path]], oracle_1k: Oracle) -> None:
     """A late event X makes the core replay its household; the replay creates an alert triggered by an EARLIER
     event Y.  The worker dies after writing the state of X and before sending that alert.  After the restart X
-    is a duplicate, Y is long committed: the alert must still reach the feed."""
+    is a duplicate, Y is long committed: the alert must still reach the feed.  (Failed before commit 7385f9a:
+    the duplicate re-sent only alerts triggered by X itself; finding B2 in RELIABILITY.md.)"""
     dep = Deployment.new(kafka_broker, tmp_path, "r2b-late-crash")
     case = late_event_case(data_1k[0], data_1k[1], oracle_1k.rules, dep.settings.pseudonymiser())
     assert case is not None, "no late-event case in the fixture set"
@@ -913,7 +891,7 @@ def test_r2b_crash_after_a_late_events_state_write_still_delivers_the_alerts_its
         pool.stop_all()
         seen = observe(dep.settings)
     finally:
-        pool.stop_all()
+        dep.close()
     info = {"late_event": late_id, "alert_id": alert_id, "alert_trigger": other_trigger,
             "alert_on_feed": alert_id in seen.feed_ids, "alert_in_final_state": alert_id in seen.state_alert_ids,
             "oracle_alerts_missing_from_feed": len(expected.alert_ids - seen.feed_ids), **worker_health(dep)}
@@ -1094,7 +1072,7 @@ def r7_run(kafka_broker: str, tmp_path_factory: pytest.TempPathFactory,
         dep.seen = observe(dep.settings)
         yield PoisonRun(dep, valid, canaries, expected_bad, expected)
     finally:
-        dep.pool.stop_all()
+        dep.close()
 
 
 def test_r7_poison_corpus_through_kafka_every_bad_line_dead_lettered_once_with_its_source(r7_run: PoisonRun) -> None:
@@ -1147,7 +1125,8 @@ def test_r7_poison_corpus_through_kafka_every_bad_line_dead_lettered_once_with_i
 
 
 def scan_deployment(dep: Deployment, households: Path, canaries: set[str], label: str) -> dict[str, Any]:
-    """S1 over one deployment: alerts topic, dead-letter topic (values and headers), worker logs, snapshot."""
+    """S1 over one deployment: the alerts, anomalies and dead-letter topics (values and headers), the worker logs
+    and a `monitor snapshot` DuckDB file."""
     ids = registry_ids(households)
     topics = topics_for(dep.settings)
     servers = bootstrap_servers(dep.settings)
@@ -1160,6 +1139,9 @@ def scan_deployment(dep: Deployment, households: Path, canaries: set[str], label
         if masked is not None and not MASKED_ID.match(masked):
             masked_bad += 1
     out["alerts"] = {"records": len(alerts), "badly_masked": masked_bad, **pii_scan(alert_text, ids, canaries)}
+    anomalies = read_records(servers, topics.anomalies) if hasattr(topics, "anomalies") else []
+    anomaly_text = "\n".join((r.value or b"").decode("utf-8", "replace") for r in anomalies)
+    out["anomalies"] = {"records": len(anomalies), **pii_scan(anomaly_text, ids, canaries)}
     dead = read_records(servers, topics.deadletter)
     dead_text = "\n".join((r.value or b"").decode("utf-8", "replace") + " " + repr(r.headers) for r in dead)
     out["deadletter"] = {"records": len(dead), **pii_scan(dead_text, ids, canaries)}
@@ -1176,7 +1158,14 @@ def test_s1_no_raw_identifier_in_alerts_dead_letters_logs_or_the_snapshot(
     r7_households = r7_run.valid.parent / "data" / "households.jsonl"
     results = {"R1": scan_deployment(r1_run, data_1k[0], set(), "r1"),
                "R7": scan_deployment(r7_run.dep, r7_households, r7_run.canaries, "r7")}
-    record("S1_pii_scan_kafka_ci", results)
+    # control: the same scan over the R7 input topics (raw events) must find the identifiers and canaries
+    topics = topics_for(r7_run.dep.settings)
+    raw = "\n".join((r.value or b"").decode("utf-8", "replace") for topic in topics.inputs
+                     for r in read_records(bootstrap_servers(r7_run.dep.settings), topic))
+    control = pii_scan(raw, registry_ids(r7_households), r7_run.canaries)
+    record("S1_pii_scan_kafka_ci", {**results, "control_input_topics": control})
+    assert control["valid_ids"] > 0 and control["registry_ids"] > 0 and control["mobiles"] > 0, control
+    assert control["canaries"] > 0, control
     leaks = {f"{run}.{where}.{kind}": n for run, places in results.items() for where, found in places.items()
              for kind, n in found.items() if kind in ("valid_ids", "mobiles", "registry_ids", "canaries",
                                                       "badly_masked") and n}

@@ -1,0 +1,193 @@
+"""Every agent's loop in the worker: take each offset once, merge partitions by event time, handle.
+
+**Offsets.**  The agents' topics are read with faust's acks off; what may be committed is kept by the
+worker's `OffsetLedger` (monitor/runtime/offsets.py), which takes a partition's messages strictly in
+offset order from the committed offset on.  A message the ledger does not take (a redelivery, one
+fetched before a seek, one of a partition not ours) is skipped; a taken one is buffered here, handled
+in offset order per partition, and only then recorded as handled, so a commit never passes a message
+that was not handled.
+
+**Order (`ordered=True`).**  Kafka orders messages only within a partition, and faust hands an
+agent that reads several topics their messages round-robin by topic.  With a backlog (a first
+load, a catch-up after an outage) a household's events on a small topic (death) would reach it
+long before its earlier events on a big one (household-data), and events could reach the household
+agent before their household's registry record.  The core copes with any order (a late event
+replays the household; an unknown household is retried), but every replay rescores the household,
+and an alert already sent from the partial view stays on the feed.  So, like Kafka Streams'
+partition groups (which take the record with the smallest timestamp among a task's partitions and
+wait up to `max.task.idle.ms` for an empty one), an ordered merger releases the buffered message
+with the smallest key (event time; registry records and invalid input first) when (a) no partition
+that still has unread messages lacks a buffered one, and (b) every partition has one buffered or
+that message has waited `hold_s` (a producer's batches reach partitions a little apart).  Bounds:
+nothing waits longer than MERGE_MAX_HOLD_S and at most MERGE_MAX_BUFFERED messages are held.
+(Pausing a partition that runs ahead would bound the buffer better, but faust's soft pause drops
+records already fetched for a paused partition: do not use `consumer.pause_partitions` outside a
+rebalance.)
+
+**Rebalance.**  When faust suspends the flow the buffer is dropped unhandled; the ledger expects its
+messages again, and the seek of the next assignment delivers them again to whichever worker owns
+them then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+import weakref
+from typing import Any
+
+from monitor.runtime.offsets import OffsetLedger, Take
+
+__all__ = ["NO_TIME", "AssignedPartitions", "InputMerger"]
+
+log = logging.getLogger("monitor.worker")
+
+NO_TIME = -(1 << 62)  # the merge key of what goes first: registry records, invalid input
+MERGE_HOLD_S = 0.25  # how long a message waits for older ones on partitions that are caught up
+MERGE_MAX_HOLD_S = 60.0  # ... and at most (a partition that lags but delivers nothing)
+MERGE_MAX_BUFFERED = 100_000
+
+
+class AssignedPartitions:
+    """Which of some partitions this worker is assigned now (asked of the consumer at most once a second)."""
+
+    def __init__(self, app: Any, tps: list[Any]) -> None:
+        self.app, self.tps = app, tps
+        self._assigned: list[Any] = []
+        self._asked_at = -1.0
+
+    def now(self) -> list[Any]:
+        """The assigned ones among `tps`."""
+        now = time.monotonic()
+        if now - self._asked_at > 1.0:
+            assignment = self.app.consumer.assignment()
+            self._assigned = [tp for tp in self.tps if tp in assignment]
+            self._asked_at = now
+        return self._assigned
+
+
+class InputMerger:
+    """One agent's intake: ledger-checked, buffered per partition, released in key order, handled."""
+
+    def __init__(self, app: Any, ledger: OffsetLedger, topics: list[str], partitions: int, *, name: str,
+                 prepare: Any, handle: Any, ordered: bool = True, hold_s: float = MERGE_HOLD_S) -> None:
+        from faust.streams import _current_event
+        from faust.types import TP
+
+        self.app, self.ledger, self.name, self.prepare, self.handle = app, ledger, name, prepare, handle
+        self.ordered, self.hold_s = ordered, hold_s
+        self.assigned = AssignedPartitions(app, [TP(topic, p) for topic in topics for p in range(partitions)])
+        self._current_event = _current_event
+        self.queues: dict[Any, collections.deque[tuple[int, Any, Any, float]]] = {}
+        self.buffered = 0
+        self.stream: Any = None
+        self.lock = asyncio.Lock()
+
+    async def run(self, stream: Any) -> None:
+        """The agent body: take every message, release what may go; nothing ever leaves it."""
+        self.drop()
+        unacked = stream.noack()
+        self.stream = unacked
+        async for ev in unacked.events():
+            try:
+                await self.add(ev)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - not recorded as handled: it is read again after a restart
+                log.exception("%s: could not take a message", self.name)
+
+    async def tick(self) -> None:
+        """Timer: release what has waited long enough, or drop the buffer while faust rebalances."""
+        try:
+            if not self.app.flow_control.is_active():
+                self.drop()
+                return
+            await self.release()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a timer that raises crashes the app
+            log.exception("%s: releasing held messages failed", self.name)
+
+    def drop(self) -> None:
+        """Forget the buffer unhandled; the ledger expects those messages again."""
+        if not self.buffered:
+            return
+        self.ledger.forget_taken([tp for tp, queue in self.queues.items() if queue])
+        log.info("%s: dropped %d held messages for a rebalance (they are read again)", self.name,
+                 self.buffered)
+        self.queues.clear()
+        self.buffered = 0
+
+    async def add(self, ev: Any) -> None:
+        """Take one message (prepared now: validated or decoded), then release what may go."""
+        m = ev.message
+        # faust's ack only lets faust forget the message (acks are off for these topics): what is
+        # committed comes from the ledger, after the message was handled.
+        await self.stream.ack(ev)
+        if self.ledger.take(m.tp, m.offset) is not Take.TAKE:
+            return
+        key, item = self.prepare(ev) if self.ordered else (0, None)
+        queue = self.queues.setdefault(m.tp, collections.deque())
+        queue.append((key, item, ev, time.monotonic()))
+        self.buffered += 1
+        await self.release()
+
+    async def release(self) -> None:
+        """Hand buffered messages to the handler, smallest key first, while the merge allows it."""
+        if not self.buffered or self.stream is None or self.lock.locked():
+            return  # (a release in progress, e.g. a retry waiting until it is due, carries on by itself)
+        async with self.lock:
+            while self.buffered and self.app.flow_control.is_active():
+                tp = self._next()
+                if tp is None:
+                    return
+                queue = self.queues[tp]
+                key, item, ev, arrived = queue.popleft()
+                self.buffered -= 1
+                self._current_event.set(weakref.ref(ev))  # tables read and write in this message's partition
+                if await self.handle(item, ev) is False:  # (handlers never raise: Engine.guard)
+                    queue.appendleft((key, item, ev, arrived))  # not yet: keep it, and the order
+                    self.buffered += 1
+                    return
+                self.ledger.done(tp, ev.message.offset)
+
+    def _next(self) -> Any:
+        best, best_key, best_arrived, oldest, first = None, 0, 0.0, float("inf"), None
+        for tp, queue in self.queues.items():
+            if queue:
+                head = queue[0]
+                if best is None or head[0] < best_key:
+                    best, best_key, best_arrived = tp, head[0], head[3]
+                if head[3] < oldest:
+                    oldest, first = head[3], tp
+        if best is None:
+            return None
+        if not self.ordered:
+            return first
+        now = time.monotonic()
+        if best_key == NO_TIME or self.buffered > MERGE_MAX_BUFFERED or now - oldest >= MERGE_MAX_HOLD_S:
+            return best
+        behind, all_heads = self._scan()
+        if behind:
+            return None  # a partition with unread messages has none buffered: its next one may come first
+        if all_heads or now - best_arrived >= self.hold_s:
+            return best
+        return None
+
+    def _scan(self) -> tuple[bool, bool]:
+        """Look at the assigned partitions with nothing buffered.
+
+        Returns (one of them still has unread messages, there are none).
+        """
+        consumer = self.app.consumer
+        all_heads = True
+        for tp in self.assigned.now():
+            if self.queues.get(tp):
+                continue
+            all_heads = False
+            expected = self.ledger.expected.get(tp)
+            if expected is not None and consumer.highwater(tp) > expected:
+                return True, False
+        return False, all_heads
