@@ -36,9 +36,9 @@ from monitor.pipeline.profile import HouseholdState, Status, apply_event, new_st
 from monitor.pipeline.rules import RuleSet, load_rules
 from monitor.pipeline.validate import decode_household
 from monitor.runtime.embedded import RunResult, run_embedded
+from monitor.runtime.messages import Carried
 from monitor.runtime.stream_snapshot import read_alerts_topic, read_dead_letters, read_states, read_topic
 from monitor.runtime.topics import app_id, bootstrap_servers, topics_for
-from monitor.runtime.worker import Carried
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable

@@ -416,11 +416,14 @@ def worker_health(dep: Deployment) -> dict[str, Any]:
             "worker_module_at_end": engine_version()}
 
 
+WORKER_MODULES = [f"monitor/runtime/{name}.py" for name in ("worker", "engine", "merger", "offsets", "messages")]
+
+
 def engine_version() -> str:
-    """The git blob hash of the worker module under test (it may carry uncommitted changes)."""
-    proc = subprocess.run(["git", "hash-object", "monitor/runtime/worker.py"], cwd=ROOT, capture_output=True,
-                          text=True, check=False)
-    return proc.stdout.strip()[:12]
+    """A hash of the git blob hashes of the worker's modules under test (they may carry uncommitted changes)."""
+    proc = subprocess.run(["git", "hash-object", *WORKER_MODULES], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
+    return hashlib.sha256(proc.stdout.encode()).hexdigest()[:12]
 
 
 def lag_by_topic(settings: Settings) -> dict[str, int]:
