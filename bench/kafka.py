@@ -423,7 +423,7 @@ class AlertFeed:
     def __init__(self, server: str, topics: Any, partitions: int) -> None:
         from kafka import KafkaConsumer, TopicPartition
 
-        from monitor.runtime.worker import Carried
+        from monitor.runtime.messages import Carried
 
         self._carried = msgspec.msgpack.Decoder(Carried)
         self.alerts_topic = topics.alerts

@@ -40,7 +40,9 @@ def read_topic(settings: Settings, topic: str, *, timeout_s: float = 60.0) -> It
                                                                                            int, int]]:
     """(key, value, partition, offset) of every record of `topic` up to the end offsets taken at the start.
 
-    A topic that does not exist yields nothing.  Raises TimeoutError if the end is not reached in time.
+    A topic that does not exist yields nothing.  Raises TimeoutError when `timeout_s` pass without a
+    record before the end is reached (an idle limit, not a total one: a big changelog takes as long as
+    it takes, a broker that stopped answering does not hang the reader).
     """
     from kafka import KafkaConsumer, TopicPartition
 
@@ -60,9 +62,11 @@ def read_topic(settings: Settings, topic: str, *, timeout_s: float = 60.0) -> It
         deadline = time.monotonic() + timeout_s
         while remaining:
             if time.monotonic() > deadline:
-                msg = f"could not read {topic} to its end within {timeout_s:.0f}s"
+                msg = f"could not read {topic} to its end: nothing arrived for {timeout_s:.0f}s"
                 raise TimeoutError(msg)
             batches = consumer.poll(timeout_ms=500, max_records=10_000)
+            if batches:
+                deadline = time.monotonic() + timeout_s
             for tp, records in batches.items():
                 for record in records:
                     if record.offset < ends[tp]:

@@ -42,10 +42,10 @@ import msgspec
 import pytest
 
 from monitor.pipeline.profile import decode_state
+from monitor.runtime.messages import Carried
 from monitor.runtime.produce import event_route
 from monitor.runtime.stream_snapshot import read_topic
 from monitor.runtime.topics import app_id, bootstrap_servers, topics_for
-from monitor.runtime.worker import Carried
 from tests.kafka.harness import (
     Oracle,
     case_env,

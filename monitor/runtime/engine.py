@@ -1,0 +1,448 @@
+"""What the worker's agents do with one message: validate and route, resolve, apply, send.
+
+The `Engine` holds everything the agents share (the tables, the output topics, the offset ledger, a
+cache of decoded household states) and knows nothing of how faust delivers messages: `worker.py`
+builds the faust app around it and explains the topology.  Each method handles one kind of message;
+`guard` turns anything unexpected into a dead letter, so nothing ever leaves an agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import logging
+import os
+import time
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from monitor.errors import InvalidEventError, RejectReason
+from monitor.model import Event
+from monitor.payloads import HouseholdRecord
+from monitor.pipeline.profile import HouseholdState, Status, apply_event, decode_state, encode_state, new_state
+from monitor.pipeline.route import BEFORE_TIME, Directory, joins_household
+from monitor.pipeline.validate import decode_household, validate_event
+from monitor.records import alert_record, dead_letter, utc_now_text
+from monitor.runtime.merger import NO_TIME, AssignedPartitions, InputMerger
+from monitor.runtime.messages import (
+    Carried,
+    Checked,
+    Membership,
+    carried_decoder,
+    encoder,
+    json_encoder,
+    membership_decoder,
+)
+from monitor.runtime.offsets import OffsetLedger
+from monitor.runtime.topics import Topics, app_id, bootstrap_servers
+
+if TYPE_CHECKING:
+    from monitor.config import Settings
+    from monitor.pipeline.rules import RuleSet
+    from monitor.privacy import Pseudonymiser
+
+__all__ = ["EXIT_STATE_WRITE_FAILED", "EXIT_TEST_CRASH", "Engine", "TableMapping", "partition_of"]
+
+log = logging.getLogger("monitor.worker")
+
+DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)
+CACHE_SIZE = 20_000
+PERSON_WAIT_S = 10.0  # how long the router holds an unknown person while registry data is still arriving
+EXIT_STATE_WRITE_FAILED = 70
+EXIT_TEST_CRASH = 137
+
+
+class TableMapping(MutableMapping[str, Any]):
+    """A faust table of raw bytes seen through an encode/decode pair, as the core's mappings expect."""
+
+    def __init__(self, table: Any, encode: Any, decode: Any) -> None:
+        self.table, self.encode, self.decode = table, encode, decode
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.table.get(key)
+        if value is None:
+            raise KeyError(key)
+        return self.decode(value)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The decoded value, or `default` (one table read, not two)."""
+        value = self.table.get(key)
+        return default if value is None else self.decode(value)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.table[key] = self.encode(value)
+
+    def __delitem__(self, key: str) -> None:
+        del self.table[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return (k.decode() if isinstance(k, bytes) else k for k in self.table.keys())
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def _retry_delays() -> tuple[float, ...]:
+    text = os.environ.get("MONITOR_RETRY_DELAYS", "")
+    if not text.strip():
+        return DEFAULT_RETRY_DELAYS
+    try:
+        delays = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        log.warning("MONITOR_RETRY_DELAYS is not a list of seconds; using the default")
+        return DEFAULT_RETRY_DELAYS
+    return tuple(d for d in delays if d >= 0)
+
+
+def _crash_ids() -> frozenset[str]:
+    return frozenset(x.strip() for x in os.environ.get("MONITOR_TEST_CRASH_AFTER_STATE", "").split(",")
+                     if x.strip())
+
+
+class Engine:
+    """What the agents do with one message; faust only delivers the messages and stores the tables."""
+
+    def __init__(self, settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, topics: Topics) -> None:
+        self.settings, self.rules, self.pseudonymiser, self.topics = settings, rules, pseudonymiser, topics
+        self.cache: collections.OrderedDict[str, HouseholdState] = collections.OrderedDict()
+        self.retry_delays = _retry_delays()
+        self.crash_ids = _crash_ids()
+        self.crash_marker_dir = Path(settings.data_dir)
+        # Filled in by build_app:
+        self.profiles: Any = None
+        self.directory: Directory | None = None
+        self.out: dict[str, Any] = {}
+        self.app: Any = None
+        self.mergers: list[InputMerger] = []
+        self.ledger = OffsetLedger()
+        self.agent_topics: frozenset[str] = frozenset()
+        self.reference: AssignedPartitions | None = None  # households and membership (see reference_pending)
+        self._admin: Any = None
+        self.counters: collections.Counter[str] = collections.Counter()
+
+    # -- output ---------------------------------------------------------------------------------------
+    async def send(self, name: str, key: str | None, value: bytes) -> None:
+        """Queue a record on an output topic.
+
+        Delivery is awaited by `commit`, which flushes the producer before it commits any source offset.
+        """
+        await self.out[name].send(key=key.encode() if key is not None else None, value=value)
+
+    async def dead(self, error: InvalidEventError | RejectReason, raw: bytes, source: dict[str, Any],
+                   detail: str | None = None, event_id: str | None = None) -> None:
+        """Send one dead-letter record (contract §4.2)."""
+        record = dead_letter(error, raw, source, utc_now_text(), detail=detail, event_id=event_id)
+        self.counters[f"dead:{record['reason']}"] += 1
+        await self.send("deadletter", None, json_encoder.encode(record))
+
+    async def guard(self, coro: Any, raw: bytes | None, source: dict[str, Any]) -> None:
+        """Run one message's handler; anything unexpected becomes a `processing_error` dead letter."""
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - nothing may leave an agent (reliability.md §1.4)
+            log.exception("processing error at %s", source)
+            try:
+                await self.dead(RejectReason.PROCESSING_ERROR, raw or b"", source,
+                                detail=f"unexpected {type(exc).__name__} while processing")
+            except Exception:  # noqa: BLE001
+                log.exception("could not send a dead letter for %s", source)
+
+    async def park_or_fail(self, carried: Carried, target: str, key: str, detail: str) -> None:
+        """Retry later (bounded) or give up with `unknown_household`."""
+        if carried.attempt < len(self.retry_delays):
+            parked = msgspec.structs.replace(carried, attempt=carried.attempt + 1, target=target,
+                                             due=time.time() + self.retry_delays[carried.attempt])
+            self.counters[f"parked:{target}"] += 1
+            await self.send("retry", key, encoder.encode(parked))
+            return
+        await self.dead(RejectReason.UNKNOWN_HOUSEHOLD, carried.raw, carried.source, detail=detail,
+                        event_id=carried.event.event_id)
+
+    # -- router: input topics -------------------------------------------------------------------------
+    def check(self, raw: bytes | None, topic: str, partition: int, offset: int) -> Checked:
+        """Validate one input message (never raises): a Carried event, or what its dead letter says."""
+        raw = raw or b""
+        try:
+            _, event = validate_event(raw, now=dt.datetime.now(dt.UTC))
+            assert event is not None
+        except InvalidEventError as exc:
+            return Checked(NO_TIME, raw, topic, partition, offset, error=exc)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("validation crashed at %s/%d@%d", topic, partition, offset)
+            return Checked(NO_TIME, raw, topic, partition, offset, error=InvalidEventError(
+                RejectReason.PROCESSING_ERROR, f"unexpected {type(exc).__name__} while validating"))
+        return Checked(event.t, raw, topic, partition, offset, carried=Carried(event, raw, topic, partition, offset),
+                       taken=time.monotonic())
+
+    async def forward(self, checked: Checked) -> bool:
+        """Send a checked input on towards its household (or to the dead letters).
+
+        Returns False, having sent nothing, for an event about a person the directory does not know yet
+        while registry records or membership facts are still on their way to this worker: the router
+        then keeps it (and everything after it) a little longer, instead of sending it the long way
+        round, where it would reach its household after its successors.
+        """
+        if checked.carried is None:
+            assert checked.error is not None
+            await self.dead(checked.error, checked.raw, checked.source)
+            return True
+        carried = checked.carried
+        event = carried.event
+        if event.household_id:
+            await self.send("routed", event.household_id, encoder.encode(carried))
+            return True
+        assert event.person_id is not None and self.directory is not None
+        if partition_of(event.person_id, self.settings.partitions) == checked.partition:
+            # Keyed by this very person: the directory partition we read is the person's, so resolve
+            # here and save a hop.  (A miss goes the long way, where it is parked and retried.)
+            household_id = self.directory.resolve(event.person_id, event.t)
+            if household_id is not None:
+                routed = msgspec.structs.replace(carried, event=msgspec.structs.replace(event,
+                                                                                        household_id=household_id))
+                await self.send("routed", household_id, encoder.encode(routed))
+                return True
+            if time.monotonic() - checked.taken < PERSON_WAIT_S and self.reference_pending():
+                return False
+        await self.send("by-person", event.person_id, encoder.encode(carried))
+        return True
+
+    def reference_pending(self) -> bool:
+        """True while this worker has registry records or membership facts not yet applied."""
+        consumer = self.app.consumer
+        assert self.reference is not None
+        for tp in self.reference.now():
+            highwater = consumer.highwater(tp)
+            if highwater and highwater > self.ledger.handled.get(tp, -1):
+                return True
+        return False
+
+    # -- offsets: the worker commits from its ledger (monitor/runtime/offsets.py) ---------------------
+    def start_assignment(self, assigned: Any) -> None:
+        """A new assignment: forget the old one, and seed the ledger with the new one's committed offsets."""
+        generation = self.ledger.close()
+        ours = [tp for tp in assigned if tp.topic in self.agent_topics]
+        if ours:
+            asyncio.ensure_future(self._seed(generation, ours))
+
+    async def _seed(self, generation: int, tps: list[Any]) -> None:
+        """Seed the ledger at each partition's committed offset (the log start if none) and seek there.
+
+        The seek makes the consumer deliver every partition again from where the ledger expects it,
+        whatever faust fetched before (the ledger skips a message that is not the next expected one).
+        Retried until it succeeds or the assignment changes.
+        """
+        while generation == self.ledger.generation:
+            try:
+                offsets = await self._start_offsets(tps)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a broker hiccup: try again
+                log.warning("could not read the committed offsets (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
+            if self.ledger.seed(generation, offsets):
+                for tp, offset in offsets.items():
+                    await self.app.consumer.seek(tp, offset)
+                log.info("seeded %d partitions at their committed offsets", len(offsets))
+            return
+
+    async def _start_offsets(self, tps: list[Any]) -> dict[Any, int]:
+        from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka.structs import TopicPartition
+
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(self.settings),
+                                        request_timeout_ms=30_000)
+            await admin.start()
+            self._admin = admin
+        committed = await self._admin.list_consumer_group_offsets(
+            app_id(self.settings), partitions=[TopicPartition(tp.topic, tp.partition) for tp in tps])
+        earliest = await self.app.consumer.earliest_offsets(*tps)
+        starts = {}
+        for tp in tps:
+            meta = committed.get(TopicPartition(tp.topic, tp.partition))
+            offset = meta.offset if meta is not None else -1
+            starts[tp] = max(offset, earliest.get(tp, 0) or 0)  # (retention may have removed the committed one)
+        return starts
+
+    async def commit(self) -> None:
+        """Commit the handled run of every partition, after flushing what handling it sent."""
+        offsets = self.ledger.committable()
+        if not offsets:
+            return
+        generation = self.ledger.generation
+        await self.app.producer.flush()  # outputs (tables' changelogs included) reach the broker first
+        if await self.app.consumer._commit(offsets):  # the consumer's own commit: faust's acks are off here
+            self.ledger.mark_committed(generation, offsets)
+
+    # -- resolver: {app}-by-person --------------------------------------------------------------------
+    async def on_by_person(self, value: bytes) -> None:
+        """Resolve a person-only event to the household the person belonged to at the event time."""
+        carried = carried_decoder.decode(value)
+        event = carried.event
+        assert self.directory is not None and event.person_id is not None
+        household_id = self.directory.resolve(event.person_id, event.t)
+        if household_id is None:
+            await self.park_or_fail(carried, "by-person", event.person_id,
+                                    "no registered household has this person")
+            return
+        routed = msgspec.structs.replace(carried, event=msgspec.structs.replace(event, household_id=household_id))
+        await self.send("routed", household_id, encoder.encode(routed))
+
+    # -- membership agent -----------------------------------------------------------------------------
+    def on_membership(self, value: bytes) -> None:
+        """Record person → household in the directory table (partition of the person)."""
+        member = membership_decoder.decode(value)
+        assert self.directory is not None
+        self.directory.add(member.person_id, member.household_id, member.since)
+
+    async def announce(self, person_id: str, household_id: str, since: int) -> None:
+        """Publish a membership fact, keyed by the person so it lands in the person's directory partition."""
+        await self.send("membership", person_id, encoder.encode(Membership(person_id, household_id, since)))
+
+    # -- retry agent ------------------------------------------------------------------------------------
+    async def on_retry(self, key: bytes | None, value: bytes) -> None:
+        """Wait until the parked event is due, then send it back to where it failed."""
+        carried = carried_decoder.decode(value)
+        wait = carried.due - time.time()
+        if wait > 0:
+            await asyncio.sleep(min(wait, 60.0))
+        target = "by-person" if carried.target == "by-person" else "routed"
+        back = msgspec.structs.replace(carried, target="", due=0.0)
+        await self.send(target, key.decode() if key else None, encoder.encode(back))
+
+    # -- household agent --------------------------------------------------------------------------------
+    def load(self, household_id: str) -> HouseholdState | None:
+        """The household's state: from the process cache, else from the table."""
+        state = self.cache.get(household_id)
+        if state is not None:
+            self.cache.move_to_end(household_id)
+            return state
+        data = self.profiles.get(household_id)
+        if data is None:
+            return None
+        state = decode_state(data)
+        self.remember(household_id, state)
+        return state
+
+    def remember(self, household_id: str, state: HouseholdState) -> None:
+        """Put a state in the LRU cache."""
+        self.cache[household_id] = state
+        self.cache.move_to_end(household_id)
+        while len(self.cache) > CACHE_SIZE:
+            self.cache.popitem(last=False)
+
+    def store(self, household_id: str, state: HouseholdState) -> None:
+        """Write the state to the table (RocksDB + changelog).
+
+        A failed write stops the process: the event is not recorded as handled, so it is replayed after a restart
+        rather than lost or dead-lettered.
+        """
+        try:
+            self.profiles[household_id] = encode_state(state)
+        except Exception:  # noqa: BLE001
+            log.critical("state write failed for a household; exiting so the event is replayed", exc_info=True)
+            logging.shutdown()
+            os._exit(EXIT_STATE_WRITE_FAILED)
+        self.remember(household_id, state)
+
+    async def on_registry(self, raw: bytes | None, topic: str, partition: int, offset: int) -> None:
+        """A registry record from the `households` topic."""
+        raw = raw or b""
+        source = {"topic": topic, "partition": partition, "offset": offset}
+        try:
+            record = decode_household(raw)
+        except InvalidEventError as exc:
+            await self.dead(exc, raw, source)
+            return
+        expected = partition_of(record.household_id, self.settings.partitions)
+        if expected != partition:
+            await self.dead(RejectReason.PROCESSING_ERROR, raw, source,
+                            detail="registry record is not keyed by its household_id")
+            return
+        state = self.load(record.household_id)
+        if state is not None:
+            if state.record != record:
+                await self.dead(RejectReason.DUPLICATE_ID_CONFLICT, raw, source,
+                                detail="household_id appears twice in the registry; the first record is kept")
+                return
+            self.counters["registry_redelivered"] += 1
+        else:
+            state = new_state(record)
+            self.store(record.household_id, state)
+            self.counters["households"] += 1
+        for member in record.members:  # (again on a redelivery: the first announcement may have been lost)
+            await self.announce(member.person_id, record.household_id, BEFORE_TIME)
+
+    async def on_routed(self, value: bytes) -> None:
+        """An event routed to its household: apply it and send what it triggered."""
+        carried = carried_decoder.decode(value)
+        event = carried.event
+        household_id = event.household_id
+        try:
+            await self._apply(carried, event, household_id)
+        except BaseException:
+            self.cache.pop(household_id, None)  # it may be half-mutated; re-read it from the table
+            raise
+
+    async def _apply(self, carried: Carried, event: Event, household_id: str) -> None:
+        state = self.load(household_id)
+        if state is None:
+            if not isinstance(event.payload, HouseholdRecord):
+                await self.park_or_fail(carried, "routed", household_id, "the household is not in the registry")
+                return
+            state = new_state(event.payload)  # a household first known from a ps_household_register event
+            for member in event.payload.members:
+                await self.announce(member.person_id, household_id, event.t)
+        if state.events and event.key < state.events[-1].key:
+            self.counters["late"] += 1  # applied by replaying the household (arrived out of event-time order)
+        applied = apply_event(state, event, self.rules, self.pseudonymiser)
+        if applied.status is Status.CONFLICT:
+            await self.dead(RejectReason.DUPLICATE_ID_CONFLICT, carried.raw, carried.source,
+                            detail="event_id was already applied with different content; the first is kept",
+                            event_id=event.event_id)
+            return
+        self.store(household_id, applied.state)  # state FIRST, then what it triggered
+        if applied.status is Status.APPLIED:
+            self.counters["applied"] += 1
+            self._maybe_crash(event.event_id)
+            alerts = applied.new_alerts
+        else:
+            self.counters["duplicates"] += 1
+            alerts = applied.resend_alerts
+        if joins_household(event):
+            assert event.person_id is not None
+            await self.announce(event.person_id, household_id, event.t)
+        emitted_at = utc_now_text()
+        for alert in alerts:
+            self.counters["alerts"] += 1
+            await self.send("alerts", household_id, json_encoder.encode(alert_record(alert, emitted_at)))
+        for anomaly in applied.new_anomalies:
+            self.counters["anomalies"] += 1
+            await self.send("anomalies", household_id, json_encoder.encode(anomaly))
+
+    def _maybe_crash(self, event_id: str) -> None:
+        if event_id not in self.crash_ids:
+            return
+        marker = self.crash_marker_dir / f".crashed-after-{event_id}"
+        if marker.exists():
+            return
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("crash hook fired\n")
+        log.warning("MONITOR_TEST_CRASH_AFTER_STATE: exiting after the state write of a chosen event")
+        logging.shutdown()
+        os._exit(EXIT_TEST_CRASH)
+
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition Kafka's default (murmur2) partitioner gives a key: what every client here uses."""
+    from kafka.partitioner.default import murmur2
+
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
