@@ -271,6 +271,12 @@ class Engine:
             starts[tp] = max(offset, earliest.get(tp, 0) or 0)  # (retention may have removed the committed one)
         return starts
 
+    async def reseek(self) -> None:
+        """Seek each partition that delivers past the ledger's expected offset back to that offset."""
+        for tp, offset in self.ledger.reseek().items():
+            log.info("%s delivered past offset %d (fetched before a seek): seeking back", tp, offset)
+            await self.app.consumer.seek(tp, offset)
+
     async def commit(self) -> None:
         """Commit the handled run of every partition, after flushing what handling it sent."""
         offsets = self.ledger.committable()

@@ -12,8 +12,12 @@ worker commits from this ledger instead, which keeps one rule per partition:
 - On every assignment the ledger is seeded with the group's committed offset of each assigned
   partition (or the log start when there is none) and the worker seeks there.
 - A message is taken only if its offset is exactly the next one expected.  Lower: a redelivery of a
-  message already taken (skipped).  Higher: something fetched before the seek (skipped; the seek
-  delivers it again in order).  A partition not seeded in the current assignment: not ours (skipped).
+  message already taken (skipped).  Higher: something fetched before the seek, or the consumer sits
+  past the expected offset (skipped, and the partition is sought back to the expected offset: faust
+  drops any message below the highest offset it has delivered since a seek, so a stale message that
+  slips in after a seek would otherwise hide the ones the seek delivers again; seen in the R2 soak as
+  a partition that stopped with 85 messages of lag).  A partition not seeded in the current
+  assignment: not ours (skipped).
 - Taken messages are handled in offset order per partition (the agents keep a FIFO per partition),
   and the commit of a partition is the offset after the last handled message, never lower than what
   was committed.
@@ -49,6 +53,7 @@ class OffsetLedger:
         self.handled: dict[Hashable, int] = {}
         self.committed: dict[Hashable, int] = {}
         self.skipped: dict[Take, int] = {Take.SEEN: 0, Take.AHEAD: 0, Take.NOT_OURS: 0}
+        self.ahead: set[Hashable] = set()  # partitions that delivered past the expected offset since a take
 
     def close(self) -> int:
         """Partitions are being revoked: forget them all, take nothing until the next seed.
@@ -60,6 +65,7 @@ class OffsetLedger:
         self.expected.clear()
         self.handled.clear()
         self.committed.clear()
+        self.ahead.clear()
         return self.generation
 
     def seed(self, generation: int, offsets: Mapping[Hashable, int]) -> bool:
@@ -77,9 +83,22 @@ class OffsetLedger:
                    else Take.AHEAD if offset > expected else Take.TAKE)
         if verdict is Take.TAKE:
             self.expected[tp] = offset + 1
+            self.ahead.discard(tp)
         else:
             self.skipped[verdict] += 1
+            if verdict is Take.AHEAD:
+                self.ahead.add(tp)
         return verdict
+
+    def reseek(self) -> dict[Hashable, int]:
+        """Partition → offset to seek to: those that delivered past the expected offset since the last call.
+
+        The caller seeks them (once per call: a few stale messages may still follow a seek, and the
+        next call seeks again until the expected message arrives).
+        """
+        due = {tp: self.expected[tp] for tp in self.ahead if tp in self.expected}
+        self.ahead.clear()
+        return due
 
     def forget_taken(self, tps: Iterable[Hashable]) -> None:
         """Taken messages were dropped unhandled: expect them again from the first unhandled one."""

@@ -236,6 +236,7 @@ def build_app(settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, 
 
     @app.timer(interval=COMMIT_INTERVAL_S)
     async def commit_handled() -> None:
+        await engine.reseek()
         await engine.commit()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]

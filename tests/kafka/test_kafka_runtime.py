@@ -58,8 +58,13 @@ def expected(fixture_files: tuple[Path, list[Path]], kafka_broker: str) -> Oracl
     return oracle(settings_of(case_env(kafka_broker, "oracle")), *fixture_files)
 
 
-def check_against_oracle(case: Any, expected: Oracle, label: str) -> dict[str, Any]:
-    """The invariants every run must meet; returns what was observed, for the report."""
+def check_against_oracle(case: Any, expected: Oracle, label: str, *, a_worker_died: bool = False) -> dict[str, Any]:
+    """The invariants every run must meet; returns what was observed, for the report.
+
+    The feed equals the core's replay of the routed log only where no worker died: a killed worker loses the
+    alerts still in its producer buffer, and a provisional alert that a later event superseded is not sent
+    again (RELIABILITY.md, H1).  Every embedded alert must be on the feed in any case.
+    """
     settings = case.settings
     seen = observe(settings)
     assert seen.as_of == expected.result.as_of
@@ -68,7 +73,8 @@ def check_against_oracle(case: Any, expected: Oracle, label: str) -> dict[str, A
     assert seen.state_alert_ids == expected.alert_ids, "alerts held by the final states differ"
     replayed, replay_applied = replay_routed(settings, expected.rules)
     assert replay_applied == expected.applied
-    assert seen.feed_ids == replayed, "the feed is not what the core emits for the routed order"
+    if not a_worker_died:
+        assert seen.feed_ids == replayed, "the feed is not what the core emits for the routed order"
     assert expected.alert_ids <= seen.feed_ids, "an embedded alert is missing from the feed"
     assert seen.dead_reasons == expected.dead_reasons
     for record in seen.dead_letters:
@@ -222,7 +228,7 @@ def test_killed_and_crashed_worker_loses_nothing_and_counts_nothing_twice(
     pool.start("a")
     pool.wait_ready("a")
     wait_quiescent(settings, pool)
-    info = check_against_oracle(kafka_case, expected, "crash_then_kill")
+    info = check_against_oracle(kafka_case, expected, "crash_then_kill", a_worker_died=True)
     assert crash_alert.alert_id in observe(settings).feed_ids, "the alert of the crash event was never sent"
     info["changelog_writes_at_crash_and_kill"] = (writes_at_crash, writes_at_kill)
 

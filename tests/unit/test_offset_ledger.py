@@ -29,6 +29,20 @@ def test_takes_only_the_next_offset() -> None:
     assert ledger.committable() == {}
 
 
+def test_a_partition_delivering_past_the_expected_offset_is_sought_back_until_it_is_taken() -> None:
+    ledger = OffsetLedger()
+    ledger.seed(ledger.close(), {TP: 10})
+    assert ledger.reseek() == {}
+    assert ledger.take(TP, 12) is Take.AHEAD  # the consumer sits past 10 and 11
+    assert ledger.reseek() == {TP: 10}
+    assert ledger.reseek() == {}  # once per call
+    assert ledger.take(TP, 13) is Take.AHEAD  # a stale message after the seek: seek again
+    assert ledger.reseek() == {TP: 10}
+    assert ledger.take(TP, 13) is Take.AHEAD
+    assert ledger.take(TP, 10) is Take.TAKE  # the expected one arrived: no seek needed
+    assert ledger.reseek() == {}
+
+
 def test_a_seed_for_an_older_assignment_is_ignored() -> None:
     ledger = OffsetLedger()
     old = ledger.close()
