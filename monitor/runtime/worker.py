@@ -199,8 +199,7 @@ def build_app(settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, 
         else:
             await engine.guard(engine.on_routed(ev.value), *_carried_raw(ev))
 
-    engine.agent_topics = frozenset([*topics.inputs, topics.by_person, topics.households, topics.routed,
-                                     topics.membership, topics.retry])
+    engine.agent_topics = frozenset(topics.consumed)  # every topic an agent reads: its offsets are the ledger's
     ledger = engine.ledger
     router_merge = InputMerger(app, ledger, topics.inputs, settings.partitions, name="router",
                                prepare=prepare_input, handle=handle_input)

@@ -196,8 +196,8 @@ def settings_of(env: dict[str, str]) -> Settings:
     return Settings.from_env(env)
 
 
-def lag(settings: Settings) -> tuple[int, dict[Any, int]]:
-    """(total lag of the worker group over every topic it reads, end offsets)."""
+def partition_lag(settings: Settings) -> tuple[dict[Any, int], dict[Any, int]]:
+    """(lag of the worker group per partition of every topic it reads, end offsets)."""
     from kafka import KafkaConsumer, TopicPartition
     from kafka.admin import KafkaAdminClient
 
@@ -212,12 +212,18 @@ def lag(settings: Settings) -> tuple[int, dict[Any, int]]:
     finally:
         consumer.close()
         admin.close()
-    total = 0
+    lags = {}
     for tp in tps:
         meta = committed.get(tp)
         done = meta.offset if meta is not None and meta.offset is not None and meta.offset >= 0 else 0
-        total += max(0, ends[tp] - done)
-    return total, ends
+        lags[tp] = max(0, ends[tp] - done)
+    return lags, ends
+
+
+def lag(settings: Settings) -> tuple[int, dict[Any, int]]:
+    """(total lag of the worker group over every topic it reads, end offsets)."""
+    lags, ends = partition_lag(settings)
+    return sum(lags.values()), ends
 
 
 def wait_quiescent(settings: Settings, pool: WorkerPool | None = None, *, timeout_s: float = 120.0,

@@ -66,6 +66,7 @@ from tests.kafka.harness import (
     lag,
     observe,
     oracle,
+    partition_lag,
     produce,
     replay_routed,
     settings_of,
@@ -428,25 +429,11 @@ def engine_version() -> str:
 
 def lag_by_topic(settings: Settings) -> dict[str, int]:
     """Uncommitted messages of the worker group per topic (for failure messages of a stalled worker)."""
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.admin import KafkaAdminClient
-
-    servers = bootstrap_servers(settings)
-    tps = [TopicPartition(t, p) for t in topics_for(settings).consumed for p in range(settings.partitions)]
-    consumer = KafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False)
-    admin = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=10000)
-    try:
-        ends = consumer.end_offsets(tps)
-        committed = admin.list_group_offsets({app_id(settings): tps}).get(app_id(settings), {})
-    finally:
-        consumer.close()
-        admin.close()
+    lags, _ends = partition_lag(settings)
     out: Counter[str] = Counter()
-    for tp in tps:
-        meta = committed.get(tp)
-        done = meta.offset if meta is not None and meta.offset is not None and meta.offset >= 0 else 0
-        if ends[tp] > done:
-            out[f"{tp.topic.removeprefix(app_id(settings))}[{tp.partition}]"] += ends[tp] - done
+    for tp, behind in lags.items():
+        if behind:
+            out[f"{tp.topic.removeprefix(app_id(settings))}[{tp.partition}]"] += behind
     return dict(out)
 
 
