@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from monitor.categories import CATEGORIES, Family
-from monitor.household import HouseholdFacts, MemberState
+from monitor.household import INCOME_TYPES, HouseholdFacts, IncomeRows, MemberState
 from monitor.model import DAY, Event
 
 __all__ = [
@@ -74,27 +74,54 @@ class Region:
 
 @dataclass(frozen=True)
 class Context:
-    """A household as of time `t`: its facts, its applied events by category, its region."""
+    """A household as of time `t`: its facts, its applied events by category, its region.
+
+    A context is built for one scoring and the facts are not changed while it is read, so what it derives
+    from them at t (members, incomes, ages, earners) is worked out once and memoised on the context itself:
+    nothing outlives it or is shared with another t.
+    """
 
     facts: HouseholdFacts
     events_by_category: Mapping[str, Sequence[Event]]
     t: int
     region: Region
     trigger: Event | None = None
+    # What `advance` returned for this very t and these very facts, if the caller has it (see __post_init__).
+    known_incomes: IncomeRows | None = field(default=None, repr=False, compare=False)
+    # person_id -> the member's figure of each income type at t (INCOME_TYPES order) and their total.
+    _incomes: IncomeRows = field(default_factory=dict, init=False, repr=False, compare=False)
+    # birth day -> age at t.
+    _ages: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Rows are computed by the same MemberState.incomes_at, at the same t, over the same facts: taking them
+        # saves working them out again.  Copied, so the memo below never writes into the caller's dict.
+        if self.known_incomes:
+            self._incomes.update(self.known_incomes)
 
     def within(self, category: str, days: float) -> Sequence[Event]:
         """Events of one category with t - days < event time <= t (the window is in event time)."""
         events = self.events_by_category.get(category, ())
         if not events:
             return ()
-        hi = bisect_right(events, self.t, key=_time)
-        lo = bisect_right(events, self.t - days * DAY, 0, hi, key=_time) if days != math.inf else 0
+        t = self.t
+        # Bisect only when needed: usually every event is at or before t, and often all are in the window.
+        hi = len(events) if events[-1].t <= t else bisect_right(events, t, key=_time)
+        if days == math.inf or not hi:
+            return events[:hi]
+        start = t - days * DAY
+        lo = 0 if events[0].t > start else bisect_right(events, start, 0, hi, key=_time)
         return events[lo:hi]
 
     def latest(self, category: str) -> Event | None:
         """The most recent event of one category at or before t."""
         events = self.events_by_category.get(category, ())
-        hi = bisect_right(events, self.t, key=_time) if events else 0
+        if not events:
+            return None
+        last = events[-1]
+        if last.t <= self.t:  # the usual case: nothing after t to skip
+            return last
+        hi = bisect_right(events, self.t, key=_time)
         return events[hi - 1] if hi else None
 
     @cached_property
@@ -113,7 +140,9 @@ class Context:
         at, income = self.facts.income_now
         if at == self.t:  # advance() has just computed it for this very moment
             return income
-        return self.facts.household_income(self.t)
+        # MemberState.monthly_income, member by member and in the same order as HouseholdFacts.household_income.
+        t = self.t
+        return sum(self._income_row(m)[1] if m.present(t) else 0.0 for m in self.facts.members.values())
 
     @property
     def annual_income(self) -> float:
@@ -130,18 +159,42 @@ class Context:
         """Per-capita income as a multiple of the region's dibao standard."""
         return self.pci / self.region.dibao
 
+    def _income_row(self, member: MemberState) -> tuple[tuple[float, ...], float]:
+        row = self._incomes.get(member.person_id)
+        if row is None:
+            by_type = member.incomes_at(self.t)
+            row = self._incomes[member.person_id] = (by_type, sum(by_type))
+        return row
+
+    def income_of(self, member: MemberState, kind: str) -> float:
+        """`member.income_of(kind, t)`: the member's 就高原则 figure of one income type at t."""
+        return self._income_row(member)[0][_INCOME_INDEX[kind]]
+
+    def monthly_income(self, member: MemberState) -> float:
+        """A present member's total monthly income at t (`MemberState.monthly_income`)."""
+        return self._income_row(member)[1] if member.present(self.t) else 0.0
+
     def age(self, member: MemberState) -> int:
         """Age of a member at t."""
-        return member.age(self.t)
+        age = self._ages.get(member.birth_day)
+        if age is None:
+            age = self._ages[member.birth_day] = member.age(self.t)
+        return age
 
     def working_age(self, member: MemberState) -> bool:
         """16-59 unless the region says otherwise."""
-        return self.region.working_age_min <= member.age(self.t) <= self.region.working_age_max
+        return self.region.working_age_min <= self.age(member) <= self.region.working_age_max
 
     @cached_property
     def earners(self) -> list[MemberState]:
-        """Present members with wage or business income, highest first."""
-        return self.facts.earners(self.t)
+        """Present members with wage or business income, highest first (`HouseholdFacts.earners` at t)."""
+        found = [m for m in self.members if self.earns(m)]
+        return sorted(found, key=lambda m: (-self._income_row(m)[1], m.person_id))
+
+    def earns(self, member: MemberState) -> bool:
+        """Whether the member has a wage or business income at t."""
+        by_type = self._income_row(member)[0]
+        return by_type[_WAGE] + by_type[_BUSINESS] > 0
 
     def is_main_earner(self, member: MemberState) -> bool:
         """The top earner at t (or, for someone who has died or left, just before)."""
@@ -154,6 +207,10 @@ class Context:
     def member(self, person_id: str | None) -> MemberState | None:
         """A member by id, present or not."""
         return self.facts.members.get(person_id) if person_id else None
+
+
+_INCOME_INDEX = {kind: i for i, kind in enumerate(INCOME_TYPES)}
+_WAGE, _BUSINESS = _INCOME_INDEX["wage"], _INCOME_INDEX["business"]
 
 
 def _time(event: Event) -> int:

@@ -56,7 +56,7 @@ def _at_home(ctx: Context) -> list[MemberState]:
 
 
 def _earns(ctx: Context, m: MemberState) -> bool:
-    return m.income_of("wage", ctx.t) + m.income_of("business", ctx.t) > 0
+    return ctx.earns(m)
 
 
 def _has_job(ctx: Context, m: MemberState) -> bool:

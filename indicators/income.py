@@ -11,6 +11,7 @@ import datetime as dt
 import statistics
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from functools import lru_cache
 
 from indicators.base import Context, Dimension, Finding, Indicator, declarer
 from monitor import payloads as p
@@ -39,10 +40,20 @@ def _events_at(ctx: Context, t: int) -> list[Event]:
     """All applied events at exactly time t, in event-key order."""
     found: list[Event] = []
     for events in ctx.events_by_category.values():
-        lo = bisect_left(events, t, key=lambda e: e.t)
-        hi = bisect_right(events, t, key=lambda e: e.t)
+        if not events or events[0].t > t or events[-1].t < t:  # most categories: no need to bisect
+            continue
+        lo = bisect_left(events, t, key=_time)
+        hi = bisect_right(events, t, lo, key=_time)
         found.extend(events[lo:hi])
-    return sorted(found, key=lambda e: e.key)
+    return sorted(found, key=_key)
+
+
+def _time(event: Event) -> int:
+    return event.t
+
+
+def _key(event: Event) -> tuple[int, str]:
+    return event.key
 
 
 def _member_event_at(ctx: Context, t: int, exclude: Sequence[str] = ()) -> Event | None:
@@ -70,12 +81,13 @@ def _monthly_incomes(ctx: Context, count: int) -> list[float | None]:
     by_month = ctx.facts.monthly_income_by_month
     now = month_of(ctx.t)
     first = now - count + 1
-    earlier = [m for m in by_month if m < first]
-    carry: float | None = by_month[max(earlier)] if earlier else None
+    earlier = max((m for m in by_month if m < first), default=None)
+    carry: float | None = by_month[earlier] if earlier is not None else None
     series: list[float | None] = []
+    get, append = by_month.get, series.append
     for month in range(first, now + 1):
-        carry = by_month.get(month, carry)
-        series.append(carry)
+        carry = get(month, carry)
+        append(carry)
     series[-1] = ctx.income
     return series
 
@@ -84,13 +96,14 @@ def _month_start(month: int) -> int:
     return t_of_date(dt.date(month // 12, month % 12 + 1, 1))
 
 
+@lru_cache(maxsize=1024)
 def _month_key(text: str) -> int:
     year, month = (int(x) for x in text.split("-"))
     return year * 12 + month - 1
 
 
-def _income_by_type(members: Sequence[MemberState], t: int, *kinds: str) -> float:
-    return sum(m.income_of(kind, t) for m in members for kind in kinds)
+def _income_by_type(ctx: Context, members: Sequence[MemberState], *kinds: str) -> float:
+    return sum(ctx.income_of(m, kind) for m in members for kind in kinds)
 
 
 # --- the indicators ---------------------------------------------------------------------------------------
@@ -196,7 +209,6 @@ def inc_unstable_wage(ctx: Context, *, window_days: float) -> Finding | None:
     """
     if ctx.income <= 0:
         return None
-    share = _income_by_type(ctx.members, ctx.t, "wage") / ctx.income
     unpaid: dict[str, dict[str, Event]] = {}
     paid: dict[str, set[str]] = {}
     for event in ctx.within("hr_social_insurance_contrib", window_days):
@@ -207,9 +219,12 @@ def inc_unstable_wage(ctx: Context, *, window_days: float) -> Finding | None:
             paid.setdefault(event.person_id, set()).add(event.payload.month)
         else:
             unpaid.setdefault(event.person_id, {})[event.payload.month] = event
+    if not unpaid:  # no lapsed month, so no member can be graded (the loop below would find nothing)
+        return None
+    share = _income_by_type(ctx, ctx.members, "wage") / ctx.income
     best: Finding | None = None
     for member in ctx.members:
-        if member.income_of("wage", ctx.t) <= 0 or member.person_id not in unpaid:
+        if ctx.income_of(member, "wage") <= 0 or member.person_id not in unpaid:
             continue
         # A month paid late (a back-payment record) is not a gap.
         settled = paid.get(member.person_id, set())
@@ -235,7 +250,7 @@ def inc_transfer_dependency(ctx: Context) -> Finding | None:
     """
     if ctx.income <= 0:
         return None
-    return Finding(_income_by_type(ctx.members, ctx.t, "transfer", "pension") / ctx.income)
+    return Finding(_income_by_type(ctx, ctx.members, "transfer", "pension") / ctx.income)
 
 
 @declare(
@@ -253,8 +268,8 @@ def inc_elderly_basic_pension_only(ctx: Context, *, elderly_age: float) -> Findi
     members = ctx.members
     if not members or any(ctx.age(m) < elderly_age for m in members):
         return None
-    pension = _income_by_type(members, ctx.t, "pension")
-    if pension <= 0 or _income_by_type(members, ctx.t, "wage", "business", "property") > 0:
+    pension = _income_by_type(ctx, members, "pension")
+    if pension <= 0 or _income_by_type(ctx, members, "wage", "business", "property") > 0:
         return None
     subject = members[0].person_id if len(members) == 1 else None
     return Finding(pension / ctx.size / ctx.region.dibao, subject)
@@ -289,13 +304,24 @@ def inc_volatility(ctx: Context, *, months: float) -> Finding | None:
         base = event.payload.wage_base if event.payload.paid else 0.0
         cell = by_month.setdefault(event.payload.month, {})
         cell[event.person_id] = max(cell.get(event.person_id, 0.0), base)
-    series = [sum(by_month[month].values()) for month in sorted(by_month, key=_month_key)]
+    series = tuple(sum(by_month[month].values()) for month in sorted(by_month, key=_month_key))
     if len(series) < 3:
         return None
+    variation = _variation(series)
+    return None if variation is None else Finding(variation)
+
+
+@lru_cache(maxsize=4096)
+def _variation(series: tuple[float, ...]) -> float | None:
+    """Coefficient of variation, None unless the mean is positive.
+
+    Memoised on the figures alone (pstdev works in exact fractions and is slow): a household's series is
+    the same from one event to the next until a new record or the window's edge changes it.
+    """
     mean = statistics.fmean(series)
     if mean <= 0:
         return None
-    return Finding(statistics.pstdev(series) / mean)
+    return statistics.pstdev(series) / mean
 
 
 @declare(
@@ -403,7 +429,7 @@ def inc_support_obligor_gap(ctx: Context, *, supporter_r: float) -> Finding | No
         fresh = [src for kind in INCOME_TYPES for src in m.incomes.get(kind, ())
                  if src.t <= ctx.t and (src.kind == "baseline" or src.t > ctx.t - WINDOW_12M)]
         if fresh:
-            income = sum(m.income_of(kind, ctx.t) for kind in INCOME_TYPES)
+            income = sum(ctx.income_of(m, kind) for kind in INCOME_TYPES)
             known.append((income / ctx.region.dibao, m.person_id))
     if not known:
         return Finding(1, min(m.person_id for m in supporters))

@@ -12,6 +12,7 @@ declared, surveyed and verified figures seen in the trailing 12 months.
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 from msgspec import Struct, field
 
@@ -19,12 +20,23 @@ from monitor import idnumber
 from monitor import payloads as p
 from monitor.model import DAY, Event, day_of, month_of, t_of_date
 
-__all__ = ["HouseholdFacts", "IncomeSource", "MemberState", "advance", "facts_from_record"]
+__all__ = ["HouseholdFacts", "IncomeRows", "IncomeSource", "MemberState", "advance", "facts_from_record"]
 
 INCOME_TYPES = ("wage", "business", "property", "transfer", "pension")
 WINDOW_12M = 365 * DAY
 # Which 就高原则 kind each source category is.
 _DECLARED, _SURVEYED, _VERIFIED, _BASELINE = "declared", "surveyed", "verified", "baseline"
+_NO_RESET = -(1 << 62)
+
+# person_id -> the member's figure of each income type at one time (INCOME_TYPES order) and their sum.
+IncomeRows = dict[str, tuple[tuple[float, ...], float]]
+
+
+@lru_cache(maxsize=1 << 16)
+def _civil(ordinal: int) -> tuple[int, int]:
+    """(year, month * 32 + day) of a day number: what an age compares (memoised, ages are asked millions of times)."""
+    d = dt.date.fromordinal(ordinal)
+    return d.year, d.month * 32 + d.day
 
 
 class IncomeSource(Struct, array_like=True):
@@ -101,9 +113,9 @@ class MemberState(Struct):
 
     def age(self, t: int) -> int:
         """Age in whole years at time t."""
-        today = dt.date.fromordinal(day_of(t))
-        born = dt.date.fromordinal(self.birth_day)
-        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+        year, month_day = _civil(day_of(t))
+        born_year, born_month_day = _civil(self.birth_day)
+        return year - born_year - (month_day < born_month_day)
 
     def income_of(self, kind: str, t: int) -> float:
         """The 就高原则 figure for one income type at time t (0 when no fresh figure exists).
@@ -111,15 +123,25 @@ class MemberState(Struct):
         A reset (a job lost, a business closed, custody) hides the figures reported before it, but only
         for questions about times after it: the income before a job loss is still known.
         """
-        reset = max((r for r in self.income_reset.get(kind, ()) if r <= t), default=-(1 << 62))
+        sources = self.incomes.get(kind)
+        if not sources:  # most members have figures for one or two of the five types
+            return 0.0
+        resets = self.income_reset.get(kind)
+        reset = max((r for r in resets if r <= t), default=_NO_RESET) if resets else _NO_RESET
+        stale = t - WINDOW_12M
         best = 0.0
-        for src in self.incomes.get(kind, ()):
-            if src.t > t or src.t < reset:
+        for src in sources:
+            at = src.t
+            if at > t or at < reset or (at < stale and src.kind != _BASELINE):
                 continue
-            if src.kind != _BASELINE and src.t < t - WINDOW_12M:
-                continue
-            best = max(best, src.amount)
+            if src.amount > best:  # what max(best, amount) keeps: the first of equals
+                best = src.amount
         return best
+
+    def incomes_at(self, t: int) -> tuple[float, ...]:
+        """The 就高原则 figure of every income type at t, in INCOME_TYPES order (present or not)."""
+        incomes = self.incomes
+        return tuple([self.income_of(kind, t) if kind in incomes else 0.0 for kind in INCOME_TYPES])
 
     def monthly_income(self, t: int) -> float:
         """Total monthly income of the member at t, or 0 once the member has died or left."""
@@ -232,28 +254,49 @@ def _reset_income(m: MemberState, income_type: str, t: int) -> None:
     m.income_reset.setdefault(income_type, []).append(t)
 
 
-def _record_timelines(facts: HouseholdFacts, t: int) -> None:
-    income = facts.household_income(t)
+def _record_timelines(facts: HouseholdFacts, t: int) -> IncomeRows:
+    # One pass over the members computes what household_income, present_members and earners would each
+    # compute again (same figures, summed in the same order, so the same floats).
+    rows: IncomeRows = {}
+    totals: list[float] = []
+    earning: list[tuple[float, str]] = []
+    size = 0
+    for m in facts.members.values():
+        if not m.present(t):
+            totals.append(0.0)
+            continue
+        by_type = m.incomes_at(t)
+        total = sum(by_type)
+        rows[m.person_id] = (by_type, total)
+        totals.append(total)
+        size += 1
+        if by_type[0] + by_type[1] > 0:  # wage + business
+            earning.append((-total, m.person_id))
+    income = sum(totals)
     facts.income_now = (t, income)
-    size = len(facts.present_members(t))
     if not facts.income_timeline or facts.income_timeline[-1][1:] != (income, size):
         facts.income_timeline.append((t, income, size))
-    earners = facts.earners(t)
-    top = earners[0].person_id if earners else None
+    earners = sorted(earning)
+    top = earners[0][1] if earners else None
     if not facts.earner_timeline or facts.earner_timeline[-1][1:] != (len(earners), top):
         facts.earner_timeline.append((t, len(earners), top))
     facts.monthly_income_by_month[month_of(t)] = income
+    return rows
 
 
-def advance(facts: HouseholdFacts, event: Event) -> None:
-    """Apply one event to the facts, in place.  Callers apply events in `Event.key` order."""
+def advance(facts: HouseholdFacts, event: Event) -> IncomeRows:
+    """Apply one event to the facts, in place.  Callers apply events in `Event.key` order.
+
+    Returns the present members' income figures at the event's time, worked out for the timelines: a
+    `Context` at that time over the facts as they are now can take them instead of computing them again.
+    """
     t = event.t
     member = facts.members.get(event.person_id) if event.person_id else None
     handler = _HANDLERS.get(event.category)
     if handler is not None:
         handler(facts, member, event)
     facts.last_t = max(facts.last_t, t)
-    _record_timelines(facts, t)
+    return _record_timelines(facts, t)
 
 
 # --- one small handler per category that changes a fact ------------------------------------------------

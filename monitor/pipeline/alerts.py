@@ -78,12 +78,12 @@ def alert_id(household_id: str, rule_id: str, trigger_event_id: str) -> str:
     return "a-" + digest[:32]
 
 
+_HEADLINES = {ind.id: ind.headline for ind in REGISTRY if ind.headline is not None}
+
+
 def _headline_readings(scores: Scores) -> list[tuple[Reading, Family]]:
-    found = []
-    for reading in scores.readings.values():
-        family = REGISTRY[reading.indicator_id].headline
-        if family is not None:
-            found.append((reading, family))
+    found = [(reading, _HEADLINES[reading.indicator_id]) for reading in scores.readings.values()
+             if reading.indicator_id in _HEADLINES]
     found.sort(key=lambda rf: (-rf[0].level, rf[0].indicator_id))
     return found
 
@@ -101,6 +101,7 @@ def _compare(op: str, actual: object, expected: object) -> bool:
 
 class _Match(Struct):
     indicators: list[str]
+    headlines: list[tuple[Reading, Family]]
     family: Family | None = None
 
 
@@ -108,14 +109,15 @@ def _holds(cond: Condition, ctx: Context, scores: Scores, previous: Scores, trig
            event_time: Callable[[str], int | None]) -> bool:
     kind = cond.kind
     if kind == "indicator":
-        if scores.level_of(cond.target) < cond.level:
+        reading = scores.readings.get(cond.target)  # scores.level_of, without building a Level
+        if (reading.level if reading else Level.NONE) < cond.level:
             return False
         match.indicators.append(cond.target)
         return True
     if kind in ("headline_indicator", "trigger_headline"):
         by_trigger = kind == "trigger_headline" or cond.fed_by_trigger
         level = cond.level if kind == "headline_indicator" else Level.L
-        for reading, family in _headline_readings(scores):
+        for reading, family in match.headlines:
             if reading.level >= level and (not by_trigger or reading.evidence == trigger.event_id):
                 match.indicators.append(reading.indicator_id)
                 match.family = match.family or family
@@ -123,7 +125,7 @@ def _holds(cond: Condition, ctx: Context, scores: Scores, previous: Scores, trig
         return kind == "trigger_headline" and not cond.value
     if kind == "headline_streams":
         families = set()
-        for reading, family in _headline_readings(scores):
+        for reading, family in match.headlines:
             when = event_time(reading.evidence) if reading.evidence else None
             if when is not None and trigger.t - when <= cond.within_days * DAY:
                 families.add(family)
@@ -135,9 +137,20 @@ def _holds(cond: Condition, ctx: Context, scores: Scores, previous: Scores, trig
         return scores.score >= cond.value and not (cond.rising and previous.score >= cond.value - cond.hysteresis)
     if kind == "dimension":
         return scores.dimensions.get(cond.target, 0.0) >= cond.value
-    facts = {"r": lambda: ctx.r, "earners": lambda: len(ctx.earners), "category": lambda: ctx.facts.category,
-             "household_size": lambda: ctx.size, "score": lambda: scores.score}
-    return _compare(cond.op, facts[cond.target](), cond.value)
+    return _compare(cond.op, _fact(cond.target, ctx, scores), cond.value)
+
+
+def _fact(name: str, ctx: Context, scores: Scores) -> object:
+    if name == "r":
+        return ctx.r
+    if name == "earners":
+        return len(ctx.earners)
+    if name == "category":
+        return ctx.facts.category
+    if name == "household_size":
+        return ctx.size
+    assert name == "score"
+    return scores.score
 
 
 def _family(rule: AlertRule, match: _Match, trigger: Event) -> str:
@@ -162,13 +175,16 @@ def decide_alert(
     """
     best: tuple[AlertRule, _Match] | None = None
     holding: list[str] = []
+    headlines = _headline_readings(scores)  # read-only for every rule, so sorted once
     for rule in rules.rules:
-        match = _Match(indicators=[])
-        if not all(_holds(c, ctx, scores, previous, trigger, match, event_time) for c in rule.when):
-            continue
-        holding.append(rule.id)
-        if rule.id not in held_before and (best is None or LEVEL_RANK[rule.level] > LEVEL_RANK[best[0].level]):
-            best = (rule, match)
+        match = _Match(indicators=[], headlines=headlines)
+        for cond in rule.when:
+            if not _holds(cond, ctx, scores, previous, trigger, match, event_time):
+                break
+        else:  # every condition holds
+            holding.append(rule.id)
+            if rule.id not in held_before and (best is None or LEVEL_RANK[rule.level] > LEVEL_RANK[best[0].level]):
+                best = (rule, match)
     if best is None:
         return None, holding
     rule, match = best

@@ -98,14 +98,14 @@ class _Stepper:
         if not self.times:  # the first event: compare with the registry baseline, not with zero
             previous = score_household(Context(facts=state.facts, events_by_category={}, t=event.t, region=region),
                                        self.rules)
-        advance(state.facts, event)
+        incomes = advance(state.facts, event)
         anomaly = check_event(state.facts, state.facts.members.get(event.person_id or ""), event)
         if anomaly is not None:
             state.anomalies.append(anomaly)
         self.by_category.setdefault(event.category, []).append(event)
         self.times[event.event_id] = event.t
         ctx = Context(facts=state.facts, events_by_category=self.by_category, t=event.t, region=region,
-                      trigger=event)
+                      trigger=event, known_incomes=incomes)
         state.scores = score_household(ctx, self.rules)
         alert, state.holding = decide_alert(self.rules, ctx, state.scores, previous, event, state.open_alerts,
                                             state.holding, self.pseudonymiser, self.times.get)

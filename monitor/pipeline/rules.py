@@ -11,13 +11,14 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from indicators import REGISTRY
-from indicators.base import Dimension, Level, Region
+from indicators.base import Dimension, Indicator, IndicatorFn, Level, Region
 from monitor.categories import Family
 from monitor.errors import RuleConfigError
 
@@ -105,6 +106,8 @@ class RuleSet:
     indicators: Mapping[str, IndicatorSetting]
     region_indicators: Mapping[str, Mapping[str, IndicatorSetting]]
     _regions_resolved: dict[str, Region] = field(default_factory=dict, compare=False, repr=False)
+    _plans: dict[str, tuple[tuple[Indicator, IndicatorSetting, IndicatorFn], ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False)
 
     def region_key(self, region: str) -> str:
         """The most specific region block for a 6-digit code: county, city, province, then default."""
@@ -132,6 +135,19 @@ class RuleSet:
             if key in self.region_indicators:
                 return self.region_indicators[key]
         return self.indicators
+
+    def indicator_plan(self, code: str) -> tuple[tuple[Indicator, IndicatorSetting, IndicatorFn], ...]:
+        """Each indicator in registry order, with its setting for the region and `fn` bound to its params.
+
+        Scoring walks this for every event, so the per-indicator lookups are done once per region (memoised).
+        """
+        plan = self._plans.get(code)
+        if plan is None:
+            settings = self.settings_for(code)
+            plan = self._plans[code] = tuple(
+                (ind, settings[ind.id], partial(ind.fn, **settings[ind.id].params) if ind.params else ind.fn)
+                for ind in REGISTRY)
+        return plan
 
     def band(self, score: float) -> str:
         """The level name of a score: red, orange, yellow, watch or none."""

@@ -7,9 +7,10 @@ household score is the weighted sum of dimensions plus a bonus for each further 
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from msgspec import Struct
 
-from indicators import REGISTRY
 from indicators.base import Context, Dimension, Level
 from monitor.pipeline.rules import RuleSet
 
@@ -44,26 +45,34 @@ class Scores(Struct, frozen=True):
 
 def score_household(ctx: Context, rules: RuleSet) -> Scores:
     """Evaluate all 67 indicators on the context and combine them into scores."""
-    settings = rules.settings_for(ctx.facts.region)
     readings: dict[str, Reading] = {}
-    by_dimension: dict[Dimension, list[Reading]] = {d: [] for d in Dimension}
-    for ind in REGISTRY:
-        setting = settings[ind.id]
-        finding = ind.evaluate(ctx, setting.params)
+    by_dimension: dict[str, list[Reading]] = {d: [] for d in _DIMENSION_IDS.values()}
+    points = rules.points
+    # The plan pairs each indicator with its setting for the region and its function with the setting's
+    # parameters bound: `evaluate(ctx)` is `Indicator.evaluate(ctx, setting.params)` without the lookups.
+    for ind, setting, evaluate in rules.indicator_plan(ctx.facts.region):
+        finding = evaluate(ctx)
         if finding is None:
             continue
         level = setting.level(finding.value)
-        if level is Level.NONE:
+        if not level:
             continue
-        reading = Reading(ind.id, ind.dimension.value, int(level), round(float(finding.value), 4), rules.points[level],
+        dimension = _DIMENSION_IDS[ind.dimension]
+        reading = Reading(ind.id, dimension, int(level), round(float(finding.value), 4), points[level],
                           setting.weight, finding.subject, finding.evidence)
         readings[ind.id] = reading
-        by_dimension[ind.dimension].append(reading)
-    dimensions = {dim.value: _dimension_score(found, rules.corroboration) for dim, found in by_dimension.items()}
-    weighted = sum(rules.dimension_weights[Dimension(dim)] * value for dim, value in dimensions.items())
+        by_dimension[dimension].append(reading)
+    dimensions = {dim: _dimension_score(found, rules.corroboration) for dim, found in by_dimension.items()}
+    weights = rules.dimension_weights
+    weighted = sum(weights[dim] * dimensions[dim_id] for dim, dim_id in _DIMENSION_IDS.items())
     strong = sum(1 for value in dimensions.values() if value >= rules.multi_dimension_floor)
     score = min(100.0, weighted + rules.multi_dimension_bonus * max(0, strong - 1))
     return Scores(round(score, 2), dimensions, readings)
+
+
+_rank = attrgetter("points", "weight", "indicator_id")
+# Dimension -> its id as a plain str, in declaration order (`.value` of an enum member is a slow property).
+_DIMENSION_IDS: dict[Dimension, str] = {d: d.value for d in Dimension}
 
 
 EMPTY_SCORES = Scores(0.0, {d.value: 0.0 for d in Dimension}, {})
@@ -72,6 +81,8 @@ EMPTY_SCORES = Scores(0.0, {d.value: 0.0 for d in Dimension}, {})
 def _dimension_score(found: list[Reading], corroboration: float) -> float:
     if not found:
         return 0.0
-    top = max(found, key=lambda r: (r.points, r.weight, r.indicator_id))
+    if len(found) == 1:  # what the general case gives with nothing to corroborate
+        return round(min(100.0, found[0].points + corroboration * 0), 2)
+    top = max(found, key=_rank)
     rest = sum(r.weight * r.points for r in found if r is not top)
     return round(min(100.0, top.points + corroboration * rest), 2)
