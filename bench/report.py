@@ -225,8 +225,12 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += [f"**Snapshot**: `write_snapshot` of {snap['households']:,} households (replicas of "
                   f"{snap['base_households']:,} real portraits with new ids), {snap['events']:,} event rows, "
                   f"{snap['alerts']:,} alerts, {snap['indicator_rows']:,} indicator rows, {snap['members']:,} "
-                  f"members: **{snap['seconds']:.1f} s** (of which {snap['python_frames_s']:.1f} s building the "
-                  f"main polars frames from Python objects), {snap['file_bytes'] / 1e6:.0f} MB file, peak RSS "
+                  f"members: **{snap['seconds']:.1f} s** ({snap['python_frames_s']:.1f} s turning the "
+                  f"Python objects into columnar frames"
+                  + (f", alongside {snap['duckdb_s']:.1f} s of DuckDB appends on a writer thread; "
+                     f"{snap['write_s']:.1f} s in the final write; CPU {snap['cpu_s']:.1f} s"
+                     if "duckdb_s" in snap else "")
+                  + f"), {snap['file_bytes'] / 1e6:.0f} MB file, peak RSS "
                   f"{_gb(snap['peak_rss_bytes'])} GB.", ""]
     kafka = results.get("kafka") or {}
     if kafka:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -38,6 +39,26 @@ class Pseudonymiser:
         """`p1:` + the first 32 hex digits of HMAC(key_purpose, value); stable for a given key."""
         mac = hmac.new(self._key(purpose), value.encode(), hashlib.sha256).hexdigest()
         return "p1:" + mac[:32]
+
+    def pseudonym_function(self, purpose: Purpose) -> Callable[[str], str]:
+        """`pseudonym(value, purpose)` for many values, at a quarter of the cost per value.
+
+        The same HMAC-SHA256 (RFC 2104), with the key's inner and outer SHA-256 states made once and
+        copied per value instead of deriving the key and building the HMAC per call: the snapshot of a
+        million households pseudonymises three million members.
+        """
+        block = self._key(purpose).ljust(64, b"\0")  # the key is a SHA-256 digest, shorter than the block
+        inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+        def pseudonym(value: str) -> str:
+            mac = inner.copy()
+            mac.update(value.encode())
+            wrapped = outer.copy()
+            wrapped.update(mac.digest())
+            return "p1:" + wrapped.hexdigest()[:32]
+
+        return pseudonym
 
 
 def mask_id(person_id: str) -> str:

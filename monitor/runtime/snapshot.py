@@ -1,16 +1,27 @@
 """The analyst snapshot (contract §4.3): one DuckDB file, built in bulk from polars frames.
 
-It is written to a temporary name and renamed into place, so a reader never sees half a snapshot.
-Column allowlist: household ids, region codes, scores, levels, indicator values, event ids and
-categories, alert fields; member references only as analyst-key pseudonyms with an age band.
+`SnapshotBuilder` turns chunks of portraits, alerts and event rows into columnar frames as they come
+(`snapshot_frames`) and appends them to the tables of a file under construction on a background thread,
+so a caller can drop each chunk's Python objects and the DuckDB work overlaps the Python work. `write`
+adds the small tables and renames the file into place, so a reader never sees half a snapshot. Column
+allowlist: household ids, region codes, scores, levels, indicator values, event ids and categories, alert
+fields; member references only as analyst-key pseudonyms with an age band.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import os
+import shutil
+import sys
+import tempfile
+import threading
+import weakref
+from collections import deque
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -23,140 +34,243 @@ from monitor.pipeline.alerts import Alert
 from monitor.pipeline.anomalies import Anomaly
 from monitor.pipeline.portrait import Portrait
 from monitor.privacy import Pseudonymiser, Purpose
+from monitor.runtime.snapshot_frames import (
+    ALERTS,
+    DIMENSIONS,
+    EVENTS,
+    HOUSEHOLDS,
+    INDICATOR_VALUES,
+    MEMBERS,
+    alerts_frame,
+    events_frame,
+    households_frame,
+    indicator_values_frame,
+    members_frame,
+)
 
-__all__ = ["SNAPSHOT_TABLES", "open_read_only", "write_snapshot"]
+__all__ = ["DIMENSIONS", "SNAPSHOT_TABLES", "SnapshotBuilder", "open_read_only", "write_snapshot"]
 
 SNAPSHOT_TABLES = ("households", "indicator_values", "alerts", "events", "indicators", "members", "snapshot_meta",
                    "deadletters", "anomalies")
-DIMENSIONS = ("income", "assets", "expenditure", "health_disability", "employment", "family_events")
-LEVEL_NAMES = {1: "L", 2: "M", 3: "H"}
+CHUNK = 50_000  # households (or alerts; 4x as many event rows) per frame when `write_snapshot` gets everything at once
+_IN_FLIGHT = 4  # frames handed to the writer thread and not yet gathered: bounds the builder's memory
+_ROW_GROUP = 122_880  # DuckDB's row group size: appends are whole row groups (see _TableWriter)
+_SCHEMAS = {"households": HOUSEHOLDS, "indicator_values": INDICATOR_VALUES, "alerts": ALERTS, "events": EVENTS,
+            "members": MEMBERS}
 
 
-def _age_band(age: int) -> str:
-    if age < 18:
-        return "0-17"
-    if age >= 80:
-        return "80+"
-    low = age // 10 * 10
-    return f"{low}-{low + 9}"
+class SnapshotBuilder:
+    """Builds the snapshot chunk by chunk, then writes it in one go.
+
+    Each `add_*` call converts its chunk to frames at once and keeps no reference to the Python objects;
+    a background thread appends the frames to a DuckDB file in `workdir` (default: the system temp
+    directory; on the filesystem of the final path, the last rename is free). Rows keep the order in which
+    they were added. A builder writes once; one that is dropped unwritten deletes its file.
+    """
+
+    def __init__(self, pseudonymiser: Pseudonymiser, *, workdir: Path | None = None) -> None:
+        self._pseudonym = pseudonymiser.pseudonym_function(Purpose.ANALYST)
+        self._writer = _TableWriter(Path(tempfile.mkdtemp(prefix=".snapshot-", dir=workdir)))
+        self._discard = weakref.finalize(self, self._writer.discard)
+        self._households = 0
+        self._alerts = 0
+
+    def add_households(self, portraits: Sequence[Portrait]) -> None:
+        """Rows of `households`, `indicator_values` and `members`."""
+        self._writer.append("households", households_frame(portraits))
+        self._writer.append("indicator_values", indicator_values_frame(portraits))
+        self._writer.append("members", members_frame(portraits, self._pseudonym))
+        self._households += len(portraits)
+
+    def add_events(self, rows: Sequence[tuple[str, str, str, str]]) -> None:
+        """Rows of `events`: (event_id, household_id, category, occurred_at ISO text)."""
+        self._writer.append("events", events_frame(rows))
+
+    def add_alerts(self, alerts: Sequence[Alert]) -> None:
+        """Rows of `alerts`."""
+        self._writer.append("alerts", alerts_frame(alerts))
+        self._alerts += len(alerts)
+
+    def write(self, path: Path, *, rules_version: str, weights: dict[str, float],
+              dead_letters: Sequence[dict[str, object]], as_of: int, events_applied: int,
+              anomalies: Sequence[Anomaly] = ()) -> str:
+        """Write the snapshot atomically; returns its snapshot_id."""
+        created_at = dt.datetime.now(dt.UTC)
+        snapshot_id = hashlib.sha256(
+            f"{rules_version}|{as_of}|{self._households}|{created_at.isoformat()}".encode()).hexdigest()[:16]
+        meta = pl.DataFrame({
+            "snapshot_id": [snapshot_id], "created_at": [created_at], "rules_version": [rules_version],
+            "as_of": [dt.datetime.fromtimestamp(as_of, CST).astimezone(dt.UTC)],
+            "events_applied": [events_applied], "events_dead_lettered": [len(dead_letters)],
+            "households": [self._households], "alerts": [self._alerts],
+        })
+        try:
+            for name, schema in _SCHEMAS.items():
+                self._writer.append(name, pl.DataFrame(schema=schema))  # creates the tables nothing was added to
+            self._writer.append("indicators", _catalogue(weights))
+            self._writer.append("anomalies", _anomalies(anomalies))
+            self._writer.append("deadletters", _dead_letters(dead_letters))
+            self._writer.append("snapshot_meta", meta)
+            self._writer.finish()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            shutil.move(self._writer.file, tmp)
+            tmp.replace(path)
+        finally:
+            self._discard()
+        return snapshot_id
 
 
-def _frames(portraits: Sequence[Portrait], alerts: Sequence[Alert], events: Iterable[tuple[str, str, str, str]],
-            pseudonymiser: Pseudonymiser) -> dict[str, pl.DataFrame]:
-    households = pl.DataFrame(
-        {
-            "household_id": [p.household_id for p in portraits],
-            "region": [p.region for p in portraits],
-            "category": [p.category for p in portraits],
-            "member_count": [p.member_count for p in portraits],
-            "score": [p.scores.score for p in portraits],
-            "level": [p.level for p in portraits],
-            **{dim: [p.scores.dimensions.get(dim, 0.0) for p in portraits] for dim in DIMENSIONS},
-            "income_ratio": [p.income_ratio for p in portraits],
-            "tags": [p.tags for p in portraits],
-            "needs": [p.needs for p in portraits],
-            "open_alerts": [len(p.open_alerts) for p in portraits],
-            "events_applied": [p.events_applied for p in portraits],
-            "last_event_at": [_ts(p.last_event_at) for p in portraits],
-        },
-        schema_overrides={"tags": pl.List(pl.String), "needs": pl.List(pl.String),
-                          "last_event_at": pl.Datetime("us", "UTC")},
-    )
-    rows = [(p.household_id, r.indicator_id, r.dimension, r.value, LEVEL_NAMES[r.level], r.points)
-            for p in portraits for r in p.scores.readings.values()]
-    indicator_values = pl.DataFrame(rows, schema={"household_id": pl.String, "indicator_id": pl.String,
-                                                  "dimension": pl.String, "value": pl.Float64, "level": pl.String,
-                                                  "points": pl.Float64}, orient="row")
-    members = pl.DataFrame(
-        [(p.household_id, pseudonymiser.pseudonym(m.person_id, Purpose.ANALYST), m.relation, _age_band(m.age),
-          m.sex, m.present, m.employed, m.disability_grade) for p in portraits for m in p.members],
-        schema={"household_id": pl.String, "member": pl.String, "relation": pl.String, "age_band": pl.String,
-                "sex": pl.String, "present": pl.Boolean, "employed": pl.Boolean, "disability_grade": pl.Int8},
-        orient="row")
-    alert_rows = [msgspec.to_builtins(a) for a in alerts]
-    alerts_df = pl.DataFrame(
-        {
-            "alert_id": [a["alert_id"] for a in alert_rows],
-            "household_id": [a["household_id"] for a in alert_rows],
-            "level": [a["level"] for a in alert_rows],
-            "rule_id": [a["rule_id"] for a in alert_rows],
-            "trigger_family": [a["trigger_family"] for a in alert_rows],
-            "score": [a["score"] for a in alert_rows],
-            "dimension_scores": [msgspec.json.encode(a["dimension_scores"]).decode() for a in alert_rows],
-            "reasons": [msgspec.json.encode(a["reasons"]).decode() for a in alert_rows],
-            "trigger_event_id": [a["trigger"]["event_id"] for a in alert_rows],
-            "trigger_category": [a["trigger"]["category"] for a in alert_rows],
-            "subject": [a["subject"] for a in alert_rows],
-            "subject_masked": [a["subject_masked"] for a in alert_rows],
-            "needs": [a["needs"] for a in alert_rows],
-            "verify_by": [dt.date.fromisoformat(a["verify_by"]) for a in alert_rows],
-            "rules_version": [a["rules_version"] for a in alert_rows],
-            "supersedes": [a["supersedes"] for a in alert_rows],
-            "event_time": [_ts(a["event_time"]) for a in alert_rows],
-        },
-        schema_overrides={"needs": pl.List(pl.String), "event_time": pl.Datetime("us", "UTC"),
-                          "verify_by": pl.Date, "subject": pl.String, "subject_masked": pl.String,
-                          "supersedes": pl.String},
-    )
-    event_rows = list(events)
-    events_df = pl.DataFrame(
-        {"event_id": [e[0] for e in event_rows], "household_id": [e[1] for e in event_rows],
-         "category": [e[2] for e in event_rows], "occurred_at": [_ts(e[3]) for e in event_rows]},
-        schema_overrides={"occurred_at": pl.Datetime("us", "UTC")},
-    )
-    catalogue = pl.DataFrame(
-        {"indicator_id": [i.id for i in REGISTRY], "dimension": [i.dimension.value for i in REGISTRY],
-         "name_zh": [i.name_zh for i in REGISTRY], "name_en": [i.name_en for i in REGISTRY],
-         "inputs": [sorted(i.inputs) for i in REGISTRY], "headline": [i.headline is not None for i in REGISTRY]},
-        schema_overrides={"inputs": pl.List(pl.String)},
-    )
-    return {"households": households, "indicator_values": indicator_values, "alerts": alerts_df,
-            "events": events_df, "indicators": catalogue, "members": members}
+class _TableWriter:
+    """Appends frames to the tables of one DuckDB file on one background thread, in the order given.
 
+    DuckDB releases the GIL while it compresses and writes, so this runs beside the Python work of
+    building the next frames (see `_GilHandoff` for what that takes). Frames are gathered per table
+    and appended in whole row groups (the rest at the end): DuckDB writes those straight to the file,
+    while a smaller append goes to the WAL first and is written again at the next checkpoint, which
+    makes 50k-row appends cost nearly twice as much.
+    """
 
-def _ts(text: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(text).astimezone(dt.UTC) if text else None
+    def __init__(self, directory: Path) -> None:
+        _GIL_HANDOFF.enter()
+        self.directory = directory
+        self.file = directory / "snapshot.duckdb"
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-writer")
+        self._pending: deque[Future[None]] = deque()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._tables: set[str] = set()
+        self._gathered: dict[str, pl.DataFrame] = {}
+
+    def append(self, name: str, frame: pl.DataFrame) -> None:
+        """Queue `frame` for table `name`; raises what an earlier append raised."""
+        while len(self._pending) >= _IN_FLIGHT:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._gather, name, frame))
+
+    def finish(self) -> None:
+        """Wait for every append, write what is gathered, checkpoint and close the file."""
+        self._pending.append(self._pool.submit(self._close))
+        while self._pending:
+            self._pending.popleft().result()
+
+    def discard(self) -> None:
+        """Stop, close, and delete the directory (with the file unless `finish` moved it away)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._con is not None:
+            self._con.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+        _GIL_HANDOFF.leave()
+
+    def _gather(self, name: str, frame: pl.DataFrame) -> None:
+        gathered = self._gathered.get(name)
+        gathered = frame if gathered is None else pl.concat([gathered, frame], rechunk=False)
+        whole = gathered.height - gathered.height % _ROW_GROUP
+        if whole:
+            self._write(name, gathered.slice(0, whole))
+        self._gathered[name] = gathered.slice(whole)
+
+    def _write(self, name: str, frame: pl.DataFrame) -> None:
+        if name in self._tables and frame.is_empty():
+            return
+        if self._con is None:
+            self._con = _connect(self.file)
+        self._con.register("chunk", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
+        try:
+            if name in self._tables:
+                self._con.execute(f'INSERT INTO "{name}" SELECT * FROM chunk')  # noqa: S608 - our own table names
+            else:
+                self._con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM chunk')  # noqa: S608
+                self._tables.add(name)
+        finally:
+            self._con.unregister("chunk")
+
+    def _close(self) -> None:
+        for name, rest in self._gathered.items():
+            self._write(name, rest)
+        if self._con is None:
+            self._con = _connect(self.file)
+        self._con.execute("CHECKPOINT")
+        self._con.close()
+        self._con = None
 
 
 def write_snapshot(path: Path, portraits: Sequence[Portrait], alerts: Sequence[Alert],
                    events: Iterable[tuple[str, str, str, str]], pseudonymiser: Pseudonymiser, *,
                    rules_version: str, weights: dict[str, float], dead_letters: Sequence[dict[str, object]],
                    as_of: int, events_applied: int, anomalies: Sequence[Anomaly] = ()) -> str:
-    """Write the snapshot atomically; returns its snapshot_id."""
-    frames = _frames(portraits, alerts, events, pseudonymiser)
-    frames["anomalies"] = pl.DataFrame(
-        [msgspec.to_builtins(a) for a in anomalies] or None,
-        schema={f: pl.String for f in Anomaly.__struct_fields__}, orient="row")
-    frames["indicators"] = frames["indicators"].with_columns(
-        pl.col("indicator_id").replace_strict(weights, return_dtype=pl.Float64).alias("weight"))
-    frames["deadletters"] = pl.DataFrame(
+    """Write the snapshot atomically from everything at once; returns its snapshot_id."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    builder = SnapshotBuilder(pseudonymiser, workdir=path.parent)
+    for start in range(0, len(portraits), CHUNK):
+        builder.add_households(portraits[start:start + CHUNK])
+    for start in range(0, len(alerts), CHUNK):
+        builder.add_alerts(alerts[start:start + CHUNK])
+    rows = iter(events)
+    while chunk := list(itertools.islice(rows, CHUNK * 4)):
+        builder.add_events(chunk)
+    return builder.write(path, rules_version=rules_version, weights=weights, dead_letters=dead_letters,
+                         as_of=as_of, events_applied=events_applied, anomalies=anomalies)
+
+
+class _GilHandoff:
+    """A short GIL switch interval while any snapshot writer is open.
+
+    DuckDB's Python client takes the GIL back after every task of a query (to check for Ctrl-C). While
+    the caller's thread runs Python, each of those waits up to the switch interval (5 ms by default),
+    which more than halves the writer's speed; at 0.5 ms it runs almost as fast as alone, and the
+    caller's thread, which yields only when another thread asks, loses nothing measurable.
+    """
+
+    INTERVAL = 0.0005
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open = 0
+        self._saved = sys.getswitchinterval()
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._open == 0:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._saved, self.INTERVAL))
+            self._open += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._open -= 1
+            if self._open == 0:
+                sys.setswitchinterval(self._saved)
+
+
+_GIL_HANDOFF = _GilHandoff()
+
+
+def _connect(file: Path) -> duckdb.DuckDBPyConnection:
+    # One DuckDB thread: the caller's Python thread is busy building the next frames, and a second
+    # thread costs CPU (and compression: members' file part nearly doubles) for no gain on two cores.
+    return duckdb.connect(str(file), config={"threads": 1})
+
+
+def _anomalies(anomalies: Sequence[Anomaly]) -> pl.DataFrame:
+    return pl.DataFrame([msgspec.to_builtins(a) for a in anomalies] or None,
+                        schema={f: pl.String for f in Anomaly.__struct_fields__}, orient="row")
+
+
+def _dead_letters(dead_letters: Sequence[dict[str, object]]) -> pl.DataFrame:
+    return pl.DataFrame(
         {"reason": [str(d["reason"]) for d in dead_letters], "detail": [str(d["detail"]) for d in dead_letters],
          "event_id": [d.get("event_id") for d in dead_letters],
          "source": [msgspec.json.encode(d["source"]).decode() for d in dead_letters]},
         schema={"reason": pl.String, "detail": pl.String, "event_id": pl.String, "source": pl.String})
-    created_at = dt.datetime.now(dt.UTC)
-    snapshot_id = hashlib.sha256(f"{rules_version}|{as_of}|{len(portraits)}|{created_at.isoformat()}".encode()) \
-        .hexdigest()[:16]
-    frames["snapshot_meta"] = pl.DataFrame({
-        "snapshot_id": [snapshot_id], "created_at": [created_at], "rules_version": [rules_version],
-        "as_of": [dt.datetime.fromtimestamp(as_of, CST).astimezone(dt.UTC)],
-        "events_applied": [events_applied], "events_dead_lettered": [len(dead_letters)],
-        "households": [len(portraits)], "alerts": [len(alerts)],
-    })
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp))
-    try:
-        for name, frame in frames.items():
-            con.register("frame", frame.to_arrow())
-            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM frame')  # noqa: S608 - our own table names
-            con.unregister("frame")
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
-    tmp.replace(path)
-    return snapshot_id
+
+
+def _catalogue(weights: dict[str, float]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"indicator_id": [i.id for i in REGISTRY], "dimension": [i.dimension.value for i in REGISTRY],
+         "name_zh": [i.name_zh for i in REGISTRY], "name_en": [i.name_en for i in REGISTRY],
+         "inputs": [sorted(i.inputs) for i in REGISTRY], "headline": [i.headline is not None for i in REGISTRY]},
+        schema_overrides={"inputs": pl.List(pl.String)},
+    ).with_columns(pl.col("indicator_id").replace_strict(weights, return_dtype=pl.Float64).alias("weight"))
 
 
 def open_read_only(path: Path) -> duckdb.DuckDBPyConnection:

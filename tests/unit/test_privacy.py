@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from monitor.privacy import Pseudonymiser, Purpose, mask_id
 
 PID = "11010519491231002X"
@@ -33,3 +36,9 @@ def test_unkeyed_hash_is_recoverable_which_is_why_we_use_hmac() -> None:
 
 def test_mask_keeps_first_six_and_last_four() -> None:
     assert mask_id(PID) == "110105********002X"
+
+
+@given(st.text(max_size=40), st.binary(min_size=1, max_size=80), st.sampled_from(list(Purpose)))
+def test_the_bulk_pseudonym_function_equals_the_method(value: str, secret: bytes, purpose: Purpose) -> None:
+    pseudonymiser = Pseudonymiser(secret)
+    assert pseudonymiser.pseudonym_function(purpose)(value) == pseudonymiser.pseudonym(value, purpose)
