@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-kafka lint typecheck check bench bench-full soak clean
+.PHONY: help install run test test-unit test-kafka lint typecheck check bench bench-full bench-scale soak clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ bench: $(STAMP) ## benchmarks, quick size (see BENCHMARKS.md)
 
 bench-full: $(STAMP) ## benchmarks, full size (1M households; takes long)
 	$(BIN)/python -m bench --size full
+
+bench-scale: $(STAMP) ## the complete embedded run of 1M households (about an hour)
+	$(BIN)/python -m bench --size scale --only embedded --out bench/results/scale.json
 
 soak: $(STAMP) ## long fault-injection runs (see RELIABILITY.md)
 	scripts/run-tests -m soak --run-soak

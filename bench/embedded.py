@@ -1,12 +1,16 @@
-"""Embedded throughput: `run_embedded` + `write_outputs` + `write_snapshot`, as `monitor run` calls them.
+"""Embedded throughput: `run_to_files`, the function `monitor run` calls (run, outputs, snapshot).
 
-Each run is a fresh child interpreter (peak RSS from `wait4`).  The child wraps three names that
-`monitor.runtime.embedded` imported (`validate_event`, `new_state`, `portrait`) with counters that
-cost one Python call each (against ~67 indicator calls per event), which gives the phase times:
+Each run is a fresh child interpreter (peak RSS from `wait4`).  The child wraps names that the runtime
+modules imported (the first pass's `validate_event`, `new_state`, `portrait`, `write_outputs`, the
+snapshot builder's `write`) with counters and clocks that cost one Python call each (against ~67
+indicator calls per event), which gives the phase times:
 
-- read: registry + every event line validated, routed, grouped (up to the first household's state);
-- apply: every household's events applied in event-time order and its portrait taken;
-- outputs + snapshot: alerts/dead letters/anomalies files and the DuckDB snapshot.
+- read: the first pass (registry + every event line validated and indexed) and the triage (routing,
+  dead letters, duplicates), up to the first household's state;
+- apply: every household's events decoded again and applied in event-time order, its portrait taken
+  and handed to the snapshot builder in batches;
+- outputs + snapshot: alerts/dead letters/anomalies files, the alerts added to the snapshot, and the
+  DuckDB file written.
 
 With a time budget the child stops once the apply phase has run that long (after a whole household):
 the read phase and the apply rate are then measured, the rest of the run is not (any total derived
@@ -36,11 +40,11 @@ class BudgetSpent(Exception):
 
 
 def embedded_child(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run the embedded engine on spec['households'] / spec['events'] into spec['out']."""
+    """Run the embedded engine (`run_to_files`, as `monitor run` does) on spec['households'] / spec['events']."""
     import monitor.runtime.embedded as emb
+    import monitor.runtime.intake as intake
     from monitor.config import Settings
     from monitor.pipeline.rules import load_rules
-    from monitor.runtime.snapshot import write_snapshot
 
     settings = Settings.from_env()
     rules = load_rules(settings.rules_path)
@@ -54,7 +58,8 @@ def embedded_child(spec: dict[str, Any]) -> dict[str, Any]:
     def status(phase: str) -> None:
         status_path.write_text(json.dumps({"phase": phase, **count, "t": time.perf_counter() - marks["start"]}))
 
-    validate_event, new_state, portrait = emb.validate_event, emb.new_state, emb.portrait
+    validate_event, new_state, portrait = intake.validate_event, emb.new_state, emb.portrait
+    write_outputs, builder_class = emb.write_outputs, emb.SnapshotBuilder
 
     def counted_validate(raw: bytes, **kw: Any) -> Any:
         count["lines"] += 1
@@ -79,37 +84,43 @@ def embedded_child(spec: dict[str, Any]) -> dict[str, Any]:
             raise BudgetSpent
         return made
 
-    emb.validate_event, emb.new_state, emb.portrait = counted_validate, timed_new_state, counted_portrait
+    def timed_outputs(*args: Any) -> None:
+        marks["applied"] = time.perf_counter()
+        write_outputs(*args)
+        marks["outputs"] = time.perf_counter()
+
+    class TimedBuilder(builder_class):  # type: ignore[misc, valid-type]
+        def write(self, *args: Any, **kw: Any) -> str:
+            started = time.perf_counter()
+            made = super().write(*args, **kw)
+            marks["snapshot"] = time.perf_counter()
+            marks["snapshot_write"] = marks["snapshot"] - started
+            return made
+
+    intake.validate_event, emb.new_state, emb.portrait = counted_validate, timed_new_state, counted_portrait
+    emb.write_outputs, emb.SnapshotBuilder = timed_outputs, TimedBuilder
     report: dict[str, Any] = {"complete": False}
     clock = GcClock()
     with clock:
         marks["start"] = time.perf_counter()
         try:
-            result = emb.run_embedded(Path(spec["households"]), [Path(spec["events"])], rules, pseudonymiser)
+            result = emb.run_to_files(Path(spec["households"]), [Path(spec["events"])], rules, pseudonymiser,
+                                      Path(spec["out"]))
         except BudgetSpent:
             result = None
-        marks["applied"] = time.perf_counter()
+            marks["applied"] = time.perf_counter()
         if result is not None:
-            out = Path(spec["out"])
-            emb.write_outputs(result, out)
-            marks["outputs"] = time.perf_counter()
-            weights = {i: s.weight for i, s in rules.indicators.items()}
-            write_snapshot(out / "monitor.duckdb", result.portraits, result.alerts, iter(result.event_index),
-                           pseudonymiser, rules_version=rules.version, weights=weights,
-                           dead_letters=result.dead_letters, as_of=result.as_of,
-                           events_applied=result.events_applied, anomalies=result.anomalies)
-            marks["snapshot"] = time.perf_counter()
             report.update(complete=True, events_read=result.events_read, events_applied=result.events_applied,
                           dead_letters=len(result.dead_letters), alerts=len(result.alerts),
                           outputs_s=marks["outputs"] - marks["applied"],
                           snapshot_s=marks["snapshot"] - marks["outputs"],
+                          snapshot_write_s=marks["snapshot_write"],
                           total_s=marks["snapshot"] - marks["start"])
     report.update(lines_validated=count["lines"], households_applied=count["households"],
                   events_in_applied_households=count["events"], read_s=marks["apply"] - marks["start"],
                   apply_s=marks["applied"] - marks["apply"], gc_s=clock.seconds, gc_read_s=marks["gc_read"],
                   gc_collections=clock.collections)
     return report
-
 
 
 def measure_engine(households: Path, events: Path, lines: int, budget_s: float | None, out: Path,

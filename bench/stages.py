@@ -1,6 +1,6 @@
 """Per-stage cost of one event: pyinstrument on an embedded run (outputs and snapshot included).
 
-The child profiles `run_embedded` + `write_outputs` + `write_snapshot` on a small generated set and
+The child profiles `run_to_files` (what `monitor run` calls) on a small generated set and
 walks pyinstrument's call tree: the outermost frame that belongs to a stage gets that frame's whole
 time (so the indicators called by a portrait count as portrait), and inside `score_household` the
 time is split by indicator function.  Sampling at 1 ms adds a few per cent; the shares are what count.
@@ -29,13 +29,17 @@ STAGES: dict[tuple[str, str], str] = {
     ("monitor/pipeline/route.py", "resolve"): "route",
     ("monitor/pipeline/route.py", "register"): "route",
     ("monitor/runtime/embedded.py", "_routed"): "route",
+    ("monitor/runtime/intake.py", "triage"): "route",
     ("monitor/household.py", "advance"): "facts",
     ("monitor/pipeline/score.py", "score_household"): "indicators",
     ("monitor/pipeline/alerts.py", "decide_alert"): "alerts",
     ("monitor/pipeline/anomalies.py", "check_event"): "anomalies",
     ("monitor/pipeline/portrait.py", "portrait"): "portrait",
     ("monitor/runtime/embedded.py", "write_outputs"): "outputs",
-    ("monitor/runtime/snapshot.py", "write_snapshot"): "snapshot",
+    ("monitor/runtime/snapshot.py", "add_households"): "snapshot",
+    ("monitor/runtime/snapshot.py", "add_events"): "snapshot",
+    ("monitor/runtime/snapshot.py", "add_alerts"): "snapshot",
+    ("monitor/runtime/snapshot.py", "write"): "snapshot",
 }
 ORDER = ("validate", "registry decode", "route", "facts", "indicators", "alerts", "anomalies", "portrait",
          "outputs", "snapshot", "other")
@@ -88,8 +92,7 @@ def stages_child(spec: dict[str, Any]) -> dict[str, Any]:
     from indicators import REGISTRY
     from monitor.config import Settings
     from monitor.pipeline.rules import load_rules
-    from monitor.runtime.embedded import run_embedded, write_outputs
-    from monitor.runtime.snapshot import write_snapshot
+    from monitor.runtime.embedded import run_to_files
 
     settings = Settings.from_env()
     rules = load_rules(settings.rules_path)
@@ -100,13 +103,7 @@ def stages_child(spec: dict[str, Any]) -> dict[str, Any]:
     profiler.start()
 
     def bench_run() -> Any:
-        result = run_embedded(Path(spec["households"]), [Path(spec["events"])], rules, pseudonymiser)
-        write_outputs(result, out)
-        weights = {i: s.weight for i, s in rules.indicators.items()}
-        write_snapshot(out / "monitor.duckdb", result.portraits, result.alerts, iter(result.event_index),
-                       pseudonymiser, rules_version=rules.version, weights=weights, dead_letters=result.dead_letters,
-                       as_of=result.as_of, events_applied=result.events_applied, anomalies=result.anomalies)
-        return result
+        return run_to_files(Path(spec["households"]), [Path(spec["events"])], rules, pseudonymiser, out)
 
     result = bench_run()
     profiler.stop()
@@ -123,7 +120,7 @@ def stages_child(spec: dict[str, Any]) -> dict[str, Any]:
     total = root.time
     return {
         "events_read": result.events_read, "events_applied": result.events_applied,
-        "households": len(result.portraits), "wall_s": wall, "profiled_s": total,
+        "households": result.households, "wall_s": wall, "profiled_s": total,
         "samples_interval_s": spec.get("interval", 0.001),
         "stages": [{"stage": s, "seconds": stages.get(s, 0.0), "share": stages.get(s, 0.0) / total,
                     "us_per_event": 1e6 * stages.get(s, 0.0) / max(1, result.events_applied)} for s in ORDER],

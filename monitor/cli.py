@@ -44,8 +44,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from monitor.runtime.embedded import run_embedded, write_outputs
-    from monitor.runtime.snapshot import write_snapshot
+    from monitor.runtime.embedded import run_to_files
     from monitor.runtime.summary import print_summary
 
     households = _existing(args.households) if args.households else FIXTURES / "households.jsonl"
@@ -71,13 +70,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             bar.update(task, description="reading events" if stage == "read" else "scoring households",
                        completed=done, total=total or None)
 
-        result = run_embedded(households, events, rules, settings.pseudonymiser(), as_of=as_of, progress=progress)
-    write_outputs(result, out)
-    weights = {i: s.weight for i, s in rules.indicators.items()}
-    event_rows = ((e[0], e[1], e[2], e[3]) for e in result.event_index)
-    write_snapshot(out / "monitor.duckdb", result.portraits, result.alerts, event_rows, settings.pseudonymiser(),
-                   rules_version=rules.version, weights=weights, dead_letters=result.dead_letters,
-                   as_of=result.as_of, events_applied=result.events_applied, anomalies=result.anomalies)
+        result = run_to_files(households, events, rules, settings.pseudonymiser(), out, as_of=as_of,
+                              progress=progress)
     print_summary(result, out, time.perf_counter() - started, settings.key_is_development)
     return 0
 

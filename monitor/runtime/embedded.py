@@ -1,36 +1,52 @@
 """Embedded runtime: files in, files out, no broker (contract §5 `monitor run`).
 
 Reads the registry and the event files, validates and routes every line (bad lines become dead
-letters with their file and line), applies each household's events in event-time order through the
-same `apply_event` the Kafka worker calls, and writes alerts.jsonl, deadletter.jsonl and the DuckDB
-snapshot.  Nothing here decides a score or an alert: that is all in the core.
+letters with their file and line; the first pass is `monitor.runtime.intake`), applies each
+household's events in event-time order through the same `apply_event` the Kafka worker calls, and
+writes alerts.jsonl, deadletter.jsonl and anomalies.jsonl; the DuckDB snapshot is its sink's job.
+Nothing here decides a score or an alert: that is all in the core.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import mmap
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
-from monitor.errors import InvalidEventError, RejectReason
+import polars as pl
+
 from monitor.model import Event
 from monitor.payloads import HouseholdRecord
 from monitor.pipeline.alerts import Alert
-from monitor.pipeline.anomalies import Anomaly, person_in_two_households
+from monitor.pipeline.anomalies import Anomaly
 from monitor.pipeline.portrait import Portrait, portrait
 from monitor.pipeline.profile import HouseholdState, Status, apply_event, new_state
-from monitor.pipeline.route import Directory
 from monitor.pipeline.rules import RuleSet
 from monitor.pipeline.validate import decode_household, validate_event
-from monitor.privacy import Pseudonymiser, Purpose
-from monitor.records import alert_record, dead_letter, encode_line, utc_now_text
+from monitor.privacy import Pseudonymiser
+from monitor.records import alert_record, encode_line, utc_now_text
+from monitor.runtime.intake import REGISTRY_FILE, Intake, line_at, open_maps, read_inputs, triage
+from monitor.runtime.snapshot import SnapshotBuilder
 
-__all__ = ["RunResult", "iter_lines", "run_embedded", "write_outputs"]
+__all__ = ["HouseholdSink", "RunResult", "run_embedded", "run_to_files", "write_outputs"]
 
 Progress = Callable[[str, int, int], None]
+_BATCH_HOUSEHOLDS = 20_000  # households applied between two hand-overs to the sink
+
+
+class HouseholdSink(Protocol):
+    """Where the applied households go: the analyst snapshot's builder, or the result itself."""
+
+    def add_households(self, portraits: Sequence[Portrait]) -> None:
+        """Take the profiles of a batch of households."""
+
+    def add_events(self, rows: Sequence[tuple[str, str, str, str]]) -> None:
+        """Take (event_id, household_id, category, occurred_at) for the events applied in the batch."""
 
 
 @dataclass
@@ -48,6 +64,8 @@ class RunResult:
     as_of: int = 0
     event_index: list[tuple[str, str, str, str]] = field(default_factory=list)
     indicators_fired: set[str] = field(default_factory=set)
+    households: int = 0
+    levels: Counter[str] = field(default_factory=Counter)
 
     @property
     def dead_by_reason(self) -> Counter[str]:
@@ -55,97 +73,68 @@ class RunResult:
         return Counter(d["reason"] for d in self.dead_letters)
 
 
-def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, raw bytes without the newline), skipping blank lines."""
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            raw = line.rstrip(b"\r\n")
-            if raw.strip():
-                yield number, raw
-
-
 def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, pseudonymiser: Pseudonymiser,
                  *, as_of: dt.datetime | None = None, now: dt.datetime | None = None,
-                 progress: Progress | None = None, keep_states: bool = False) -> RunResult:
-    """Run the whole pipeline on files.  `now` bounds future timestamps (default: the wall clock)."""
+                 progress: Progress | None = None, keep_states: bool = False,
+                 sink: HouseholdSink | None = None) -> RunResult:
+    """Run the whole pipeline on files.  `now` bounds future timestamps (default: the wall clock).
+
+    Two passes: `read_inputs` validates and indexes every line; then each household's events are
+    decoded again from their byte locations and applied, household by household in id order.  With a
+    `sink`, each batch of portraits and event-index rows is handed to it and not kept in the result, so
+    memory holds the index and the alerts but not a million profiles.
+    """
     result = RunResult()
-    received_at = utc_now_text()
     now = now or dt.datetime.now(dt.UTC)
-    records: dict[str, HouseholdRecord] = {}
-    registered_in: dict[str, str] = {}
-    directory = Directory()
-    for number, raw in iter_lines(households):
-        try:
-            record = decode_household(raw)
-        except InvalidEventError as exc:
-            result.dead_letters.append(dead_letter(exc, raw, {"file": households.name, "line": number},
-                                                   received_at))
-            continue
-        if record.household_id in records:
-            result.dead_letters.append(dead_letter(
-                RejectReason.DUPLICATE_ID_CONFLICT, raw, {"file": households.name, "line": number}, received_at,
-                detail="household_id appears twice in the registry; the first record is kept"))
-            continue
-        records[record.household_id] = record
-        for member in record.members:
-            other = registered_in.setdefault(member.person_id, record.household_id)
-            if other != record.household_id:
-                result.anomalies.append(person_in_two_households(
-                    other, record.household_id, pseudonymiser.pseudonym(member.person_id, Purpose.ALERT)))
-        directory.register(record)
+    intake = read_inputs(households, event_files, pseudonymiser, now=now, received_at=utc_now_text(),
+                         progress=(lambda read: progress("read", read, 0)) if progress else None)
+    result.events_read, result.anomalies = intake.events_read, intake.anomalies
+    with ExitStack() as stack:
+        maps = open_maps(stack, intake.files)
+        to_apply = triage(intake, maps)
+        result.duplicates = intake.duplicates
+        latest = to_apply["t"].max() if to_apply.height else 0
+        result.as_of = int(as_of.timestamp()) if as_of else int(cast(int, latest))
+        keep = sink or _KeepAll(result)
+        order = sorted(intake.records)
+        counts = dict(to_apply.group_by("household").len().iter_rows())
+        start = 0
+        for first in range(0, len(order), _BATCH_HOUSEHOLDS):
+            batch = order[first:first + _BATCH_HOUSEHOLDS]
+            rows = sum(counts.get(hid, 0) for hid in batch)
+            window = to_apply.slice(start, rows)
+            start += rows
+            portraits, event_rows = _apply_batch(batch, window, counts, intake, maps, rules, pseudonymiser, now,
+                                                 result, keep_states)
+            keep.add_households(portraits)
+            keep.add_events(event_rows)
+            if progress:
+                progress("apply", first + len(batch), len(order))
+    result.dead_letters = intake.dead_letters
+    result.alerts.sort(key=lambda a: (_t(a), a.household_id, a.alert_id))
+    result.dead_letters.sort(key=lambda d: (d["source"]["file"] != households.name, d["source"]["file"],
+                                            d["source"]["line"]))
+    return result
 
-    # Validate every line first: routing needs every membership change, whatever its position.
-    valid: list[tuple[Event, bytes, dict[str, Any]]] = []
-    for path in event_files:
-        for number, raw in iter_lines(path):
-            result.events_read += 1
-            source = {"file": path.name, "line": number}
-            try:
-                _, event = validate_event(raw, now=now)
-            except InvalidEventError as exc:
-                result.dead_letters.append(dead_letter(exc, raw, source, received_at))
-                continue
-            assert event is not None
-            valid.append((event, raw, source))
-            if event.household_id and event.household_id in records:
-                directory.observe(event)
-            if isinstance(event.payload, HouseholdRecord) and event.household_id not in records:
-                records[event.household_id] = event.payload
-                directory.register(event.payload, event.t)
-        if progress:
-            progress("read", result.events_read, 0)
 
-    per_household: dict[str, list[Event]] = {hid: [] for hid in records}
-    first_digest: dict[str, str] = {}
-    for event, raw, source in valid:
-        household_id = event.household_id or (directory.resolve(event.person_id, event.t) if event.person_id
-                                              else None)
-        if not household_id or household_id not in records:
-            result.dead_letters.append(dead_letter(
-                RejectReason.UNKNOWN_HOUSEHOLD, raw, source, received_at, event_id=event.event_id,
-                detail="the household is not in the registry" if household_id else
-                "no registered household has this person"))
-            continue
-        known = first_digest.get(event.event_id)
-        if known is not None:
-            if known != event.digest:
-                result.dead_letters.append(dead_letter(
-                    RejectReason.DUPLICATE_ID_CONFLICT, raw, source, received_at, event_id=event.event_id,
-                    detail="event_id was already applied with different content; the first is kept"))
-            else:
-                result.duplicates += 1
-            continue
-        first_digest[event.event_id] = event.digest
-        if not event.household_id:
-            event = _routed(event, household_id)
-        per_household[household_id].append(event)
-
-    latest = max((e.t for evs in per_household.values() for e in evs), default=0)
-    result.as_of = int(as_of.timestamp()) if as_of else latest
-    total, done = len(per_household), 0
-    for household_id in sorted(per_household):
-        state = new_state(records[household_id])
-        for event in sorted(per_household[household_id], key=lambda e: e.key):
+def _apply_batch(batch: Sequence[str], window: pl.DataFrame, counts: dict[str, int], intake: Intake,
+                 maps: Sequence[mmap.mmap | bytes], rules: RuleSet, pseudonymiser: Pseudonymiser,
+                 now: dt.datetime, result: RunResult, keep_states: bool,
+                 ) -> tuple[list[Portrait], list[tuple[str, str, str, str]]]:
+    """Decode and apply the events of a batch of households (`window` holds their index rows, in order)."""
+    files, offsets, lengths, routed = (window[c].to_list() for c in ("file", "offset", "length", "routed"))
+    portraits: list[Portrait] = []
+    event_rows: list[tuple[str, str, str, str]] = []
+    row = 0
+    for household_id in batch:
+        state = new_state(_record(intake, maps, household_id, now))
+        events = []
+        for i in range(row, row + counts.get(household_id, 0)):
+            _, event = validate_event(line_at(maps, files[i], offsets[i], lengths[i]), now=now)
+            assert event is not None  # it was valid in the first pass, with the same `now`
+            events.append(_routed(event, household_id) if routed[i] else event)
+        row += counts.get(household_id, 0)
+        for event in sorted(events, key=lambda e: e.key):
             applied = apply_event(state, event, rules, pseudonymiser)
             state = applied.state
             if applied.status is Status.APPLIED:
@@ -153,17 +142,39 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
                 result.alerts.extend(applied.new_alerts)
                 result.anomalies.extend(applied.new_anomalies)
                 result.indicators_fired.update(state.scores.readings)
-                result.event_index.append((event.event_id, household_id, event.category, event.occurred_at))
-        result.portraits.append(portrait(state, result.as_of, rules))
+                event_rows.append((event.event_id, household_id, event.category, event.occurred_at))
+        made = portrait(state, result.as_of, rules)
+        portraits.append(made)
+        result.households += 1
+        result.levels[made.level] += 1
         if keep_states:
             result.states[household_id] = state
-        done += 1
-        if progress and done % 2000 == 0:
-            progress("apply", done, total)
-    result.alerts.sort(key=lambda a: (_t(a), a.household_id, a.alert_id))
-    result.dead_letters.sort(key=lambda d: (d["source"]["file"] != households.name, d["source"]["file"],
-                                            d["source"]["line"]))
-    return result
+    return portraits, event_rows
+
+
+def _record(intake: Intake, maps: Sequence[mmap.mmap | bytes], household_id: str,
+            now: dt.datetime) -> HouseholdRecord:
+    """A household's registry record, decoded again from its line (the registry or an event)."""
+    file, offset, length = intake.records[household_id]
+    raw = line_at(maps, file, offset, length)
+    if file == REGISTRY_FILE:
+        return decode_household(raw)
+    _, event = validate_event(raw, now=now)
+    assert event is not None and isinstance(event.payload, HouseholdRecord)
+    return event.payload
+
+
+@dataclass
+class _KeepAll:
+    """The default sink: portraits and the event index stay in the result (tests and small runs)."""
+
+    result: RunResult
+
+    def add_households(self, portraits: Sequence[Portrait]) -> None:
+        self.result.portraits.extend(portraits)
+
+    def add_events(self, rows: Sequence[tuple[str, str, str, str]]) -> None:
+        self.result.event_index.extend(rows)
 
 
 def _t(alert: Alert) -> int:
@@ -173,6 +184,26 @@ def _t(alert: Alert) -> int:
 def _routed(event: Event, household_id: str) -> Event:
     return Event(event.event_id, event.category, event.t, event.occurred_at, event.person_id, household_id,
                  event.source_dept, event.payload, event.digest)
+
+
+def run_to_files(households: Path, event_files: Sequence[Path], rules: RuleSet, pseudonymiser: Pseudonymiser,
+                 out: Path, *, as_of: dt.datetime | None = None, now: dt.datetime | None = None,
+                 progress: Progress | None = None) -> RunResult:
+    """`monitor run`: the run, its JSONL outputs and the analyst snapshot, in `out`.
+
+    The profiles go into the snapshot's columnar builder batch by batch as they are made, so the run
+    never holds every household's profile as Python objects.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    builder = SnapshotBuilder(pseudonymiser, workdir=out)  # built next to its final place: the rename is free
+    result = run_embedded(households, event_files, rules, pseudonymiser, as_of=as_of, now=now, progress=progress,
+                          sink=builder)
+    write_outputs(result, out)
+    builder.add_alerts(result.alerts)
+    builder.write(out / "monitor.duckdb", rules_version=rules.version,
+                  weights={i: s.weight for i, s in rules.indicators.items()}, dead_letters=result.dead_letters,
+                  as_of=result.as_of, events_applied=result.events_applied, anomalies=result.anomalies)
+    return result
 
 
 def write_outputs(result: RunResult, out: Path) -> None:

@@ -19,7 +19,7 @@ def print_summary(result: RunResult, out: Path, seconds: float, development_key:
     """Print the run's figures as three small tables."""
     console = Console(width=100)
     rate = result.events_read / seconds if seconds > 0 else 0.0
-    console.print(f"[bold]household-risk-monitor[/bold]: {len(result.portraits):,} households, "
+    console.print(f"[bold]household-risk-monitor[/bold]: {result.households:,} households, "
                   f"{result.events_read:,} event lines in {seconds:.1f}s ({rate:,.0f} lines/s)")
     events = Table(title="Events", show_header=False)
     events.add_row("applied", f"{result.events_applied:,}")
@@ -34,9 +34,8 @@ def print_summary(result: RunResult, out: Path, seconds: float, development_key:
     for family, count in sorted(by_family.items()):
         alerts.add_row(f"  family {family}", f"{count:,}")
     households = Table(title="Households by level", show_header=False, min_width=30)
-    by_household = Counter(p.level for p in result.portraits)
     for level in LEVELS:
-        households.add_row(level, f"{by_household.get(level, 0):,}")
+        households.add_row(level, f"{result.levels.get(level, 0):,}")
     anomalies = Table(title="Data anomalies (sent back to source)", show_header=False, min_width=44)
     for kind, count in sorted(Counter(a.kind for a in result.anomalies).items()):
         anomalies.add_row(kind, f"{count:,}")
