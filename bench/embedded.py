@@ -9,8 +9,8 @@ indicator calls per event), which gives the phase times:
   dead letters, duplicates), up to the first household's state;
 - apply: every household's events decoded again and applied in event-time order, its portrait taken
   and handed to the snapshot builder in batches;
-- outputs + snapshot: alerts/dead letters/anomalies files, the alerts added to the snapshot, and the
-  DuckDB file written.
+- outputs + snapshot: alerts/dead letters/anomalies files (the alerts handed to the snapshot builder
+  as they are written), then the DuckDB file written.
 
 With a time budget the child stops once the apply phase has run that long (after a whole household):
 the read phase and the apply rate are then measured, the rest of the run is not (any total derived
@@ -84,9 +84,9 @@ def embedded_child(spec: dict[str, Any]) -> dict[str, Any]:
             raise BudgetSpent
         return made
 
-    def timed_outputs(*args: Any) -> None:
+    def timed_outputs(*args: Any, **kw: Any) -> None:
         marks["applied"] = time.perf_counter()
-        write_outputs(*args)
+        write_outputs(*args, **kw)
         marks["outputs"] = time.perf_counter()
 
     class TimedBuilder(builder_class):  # type: ignore[misc, valid-type]
@@ -111,7 +111,7 @@ def embedded_child(spec: dict[str, Any]) -> dict[str, Any]:
             marks["applied"] = time.perf_counter()
         if result is not None:
             report.update(complete=True, events_read=result.events_read, events_applied=result.events_applied,
-                          dead_letters=len(result.dead_letters), alerts=len(result.alerts),
+                          dead_letters=len(result.dead_letters), alerts=sum(result.alert_levels.values()),
                           outputs_s=marks["outputs"] - marks["applied"],
                           snapshot_s=marks["snapshot"] - marks["outputs"],
                           snapshot_write_s=marks["snapshot_write"],

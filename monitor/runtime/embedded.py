@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
+import msgspec
 import polars as pl
 
 from monitor.model import Event
@@ -33,7 +34,7 @@ from monitor.records import alert_record, encode_line, utc_now_text
 from monitor.runtime.intake import REGISTRY_FILE, Intake, line_at, open_maps, read_inputs, triage
 from monitor.runtime.snapshot import SnapshotBuilder
 
-__all__ = ["HouseholdSink", "RunResult", "run_embedded", "run_to_files", "write_outputs"]
+__all__ = ["AlertSpool", "HouseholdSink", "RunResult", "run_embedded", "run_to_files", "write_outputs"]
 
 Progress = Callable[[str, int, int], None]
 _BATCH_HOUSEHOLDS = 20_000  # households applied between two hand-overs to the sink
@@ -55,7 +56,10 @@ class RunResult:
 
     portraits: list[Portrait] = field(default_factory=list)
     states: dict[str, HouseholdState] = field(default_factory=dict)
-    alerts: list[Alert] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)  # in output order; empty when a sink took the run
+    spool: AlertSpool | None = None  # ... the alerts of a run with a sink instead, encoded
+    alert_levels: Counter[str] = field(default_factory=Counter)
+    alert_families: Counter[str] = field(default_factory=Counter)
     anomalies: list[Anomaly] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     events_read: int = 0
@@ -66,6 +70,14 @@ class RunResult:
     indicators_fired: set[str] = field(default_factory=set)
     households: int = 0
     levels: Counter[str] = field(default_factory=Counter)
+
+    def alerts_in_order(self, chunk: int = 50_000) -> Iterator[list[Alert]]:
+        """Every alert of the run, in output order (event time, household, id), a chunk at a time."""
+        if self.spool is not None:
+            yield from self.spool.in_order(chunk)
+            return
+        for start in range(0, len(self.alerts), chunk):
+            yield self.alerts[start:start + chunk]
 
     @property
     def dead_by_reason(self) -> Counter[str]:
@@ -82,9 +94,9 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
     Two passes: `read_inputs` validates and indexes every line; then each household's events are
     decoded again from their byte locations and applied, household by household in id order.  With a
     `sink`, each batch of portraits and event-index rows is handed to it and not kept in the result, so
-    memory holds the index and the alerts but not a million profiles.
+    memory holds the index and the encoded alerts, not a million profiles.
     """
-    result = RunResult()
+    result = RunResult(spool=AlertSpool() if sink else None)
     now = now or dt.datetime.now(dt.UTC)
     intake = read_inputs(households, event_files, pseudonymiser, now=now, received_at=utc_now_text(),
                          progress=(lambda read: progress("read", read, 0)) if progress else None)
@@ -111,7 +123,7 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
             if progress:
                 progress("apply", first + len(batch), len(order))
     result.dead_letters = intake.dead_letters
-    result.alerts.sort(key=lambda a: (_t(a), a.household_id, a.alert_id))
+    result.alerts.sort(key=_output_order)
     result.dead_letters.sort(key=lambda d: (d["source"]["file"] != households.name, d["source"]["file"],
                                             d["source"]["line"]))
     return result
@@ -139,7 +151,13 @@ def _apply_batch(batch: Sequence[str], window: pl.DataFrame, counts: dict[str, i
             state = applied.state
             if applied.status is Status.APPLIED:
                 result.events_applied += 1
-                result.alerts.extend(applied.new_alerts)
+                for alert in applied.new_alerts:
+                    result.alert_levels[alert.level] += 1
+                    result.alert_families[alert.trigger_family] += 1
+                    if result.spool is not None:
+                        result.spool.add(alert)
+                    else:
+                        result.alerts.append(alert)
                 result.anomalies.extend(applied.new_anomalies)
                 result.indicators_fired.update(state.scores.readings)
                 event_rows.append((event.event_id, household_id, event.category, event.occurred_at))
@@ -177,8 +195,37 @@ class _KeepAll:
         self.result.event_index.extend(rows)
 
 
-def _t(alert: Alert) -> int:
-    return int(dt.datetime.fromisoformat(alert.event_time).timestamp())
+def _output_order(alert: Alert) -> tuple[int, str, str]:
+    return int(dt.datetime.fromisoformat(alert.event_time).timestamp()), alert.household_id, alert.alert_id
+
+
+class AlertSpool:
+    """The alerts of a run with a sink, msgpack-encoded until they are written.
+
+    A million households raise about 800,000 alerts: over 2 GB as objects, a quarter of that encoded.
+    """
+
+    def __init__(self) -> None:
+        self._order: list[tuple[int, str, str]] = []
+        self._encoded: list[bytes] = []
+
+    def add(self, alert: Alert) -> None:
+        """Keep one alert."""
+        self._order.append(_output_order(alert))
+        self._encoded.append(_alert_encoder.encode(alert))
+
+    def __len__(self) -> int:
+        return len(self._encoded)
+
+    def in_order(self, chunk: int) -> Iterator[list[Alert]]:
+        """The alerts decoded again, in output order, `chunk` at a time."""
+        order = sorted(range(len(self._order)), key=self._order.__getitem__)
+        for start in range(0, len(order), chunk):
+            yield [_alert_decoder.decode(self._encoded[i]) for i in order[start:start + chunk]]
+
+
+_alert_encoder = msgspec.msgpack.Encoder()
+_alert_decoder = msgspec.msgpack.Decoder(Alert)
 
 
 def _routed(event: Event, household_id: str) -> Event:
@@ -198,19 +245,29 @@ def run_to_files(households: Path, event_files: Sequence[Path], rules: RuleSet, 
     builder = SnapshotBuilder(pseudonymiser, workdir=out)  # built next to its final place: the rename is free
     result = run_embedded(households, event_files, rules, pseudonymiser, as_of=as_of, now=now, progress=progress,
                           sink=builder)
-    write_outputs(result, out)
-    builder.add_alerts(result.alerts)
+    write_outputs(result, out, on_alerts=builder.add_alerts)
     builder.write(out / "monitor.duckdb", rules_version=rules.version,
                   weights={i: s.weight for i, s in rules.indicators.items()}, dead_letters=result.dead_letters,
                   as_of=result.as_of, events_applied=result.events_applied, anomalies=result.anomalies)
     return result
 
 
-def write_outputs(result: RunResult, out: Path) -> None:
-    """alerts.jsonl, deadletter.jsonl and anomalies.jsonl, each written to a temporary name and renamed."""
+def write_outputs(result: RunResult, out: Path, on_alerts: Callable[[list[Alert]], None] | None = None) -> None:
+    """alerts.jsonl, deadletter.jsonl and anomalies.jsonl, each written to a temporary name and renamed.
+
+    `on_alerts` gets the alerts too, a chunk at a time as they are written (the snapshot's builder).
+    """
     out.mkdir(parents=True, exist_ok=True)
     emitted_at = utc_now_text()
-    _write_atomic(out / "alerts.jsonl", (encode_line(alert_record(a, emitted_at)) for a in result.alerts))
+
+    def alert_lines() -> Iterator[bytes]:
+        for chunk in result.alerts_in_order():
+            if on_alerts is not None:
+                on_alerts(chunk)
+            for alert in chunk:
+                yield encode_line(alert_record(alert, emitted_at))
+
+    _write_atomic(out / "alerts.jsonl", alert_lines())
     _write_atomic(out / "deadletter.jsonl", (encode_line(d) for d in result.dead_letters))
     _write_atomic(out / "anomalies.jsonl", (encode_line(a) for a in result.anomalies))
 

@@ -27,10 +27,10 @@ def print_summary(result: RunResult, out: Path, seconds: float, development_key:
     for reason, count in sorted(result.dead_by_reason.items()):
         events.add_row(f"dead-lettered: {reason}", f"{count:,}")
     alerts = Table(title="Alerts", show_header=False)
-    by_level = Counter(a.level for a in result.alerts)
+    by_level = result.alert_levels
     for level in LEVELS[:3]:
         alerts.add_row(level, f"{by_level.get(level, 0):,}")
-    by_family = Counter(a.trigger_family for a in result.alerts)
+    by_family = result.alert_families
     for family, count in sorted(by_family.items()):
         alerts.add_row(f"  family {family}", f"{count:,}")
     households = Table(title="Households by level", show_header=False, min_width=30)

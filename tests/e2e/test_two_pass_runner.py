@@ -115,3 +115,15 @@ def test_the_streamed_snapshot_equals_the_one_shot_snapshot(rules: RuleSet, tmp_
                 continue
             query = f'SELECT * FROM "{table}" ORDER BY ALL'  # noqa: S608 - our own table names
             assert a.execute(query).fetchall() == b.execute(query).fetchall(), table
+
+
+def test_a_run_with_a_sink_spools_its_alerts_and_writes_them_in_the_same_order(rules: RuleSet,
+                                                                               tmp_path: Path) -> None:
+    whole = _run(rules, FIXTURES / "events.jsonl")
+    streamed = run_to_files(FIXTURES / "households.jsonl", [FIXTURES / "events.jsonl"], rules, PSEUDO,
+                            tmp_path / "out", now=NOW)
+    assert streamed.alerts == [] and streamed.spool is not None and len(streamed.spool) == len(whole.alerts) > 100
+    assert [a for chunk in streamed.alerts_in_order(chunk=17) for a in chunk] == whole.alerts
+    written = [json.loads(line) for line in (tmp_path / "out" / "alerts.jsonl").read_text().splitlines()]
+    assert [a["alert_id"] for a in written] == [a.alert_id for a in whole.alerts]
+    assert streamed.alert_levels == whole.alert_levels and sum(whole.alert_levels.values()) == len(whole.alerts)
