@@ -191,7 +191,8 @@ def render_markdown(results: dict[str, Any]) -> str:
                          f"{_rate(engine.get('read_events_per_s_partial'))} | {_gb(engine['peak_rss_bytes'])} | "
                          f"stopped: {engine['killed']} |")
         elif engine.get("read_s"):
-            lines.append(f"| engine, read phase (validate, route, group) | {engine['lines_validated']:,} | "
+            lines.append("| engine, read phase (validate and index; route, dedupe, sort) | "
+                         f"{engine['lines_validated']:,} | "
                          f"{_rate(engine['read_events_per_s'])} | - | {engine['read_s']:.0f} s, GC "
                          f"{engine['gc_read_s']:.0f} s |")
             lines.append(f"| engine, apply phase (capped) | {engine['events_in_applied_households']:,} | "

@@ -10,7 +10,9 @@ Nothing here decides a score or an alert: that is all in the core.
 from __future__ import annotations
 
 import datetime as dt
-import mmap
+import os
+import tempfile
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
@@ -31,7 +33,7 @@ from monitor.pipeline.rules import RuleSet
 from monitor.pipeline.validate import decode_household, validate_event
 from monitor.privacy import Pseudonymiser
 from monitor.records import alert_record, encode_line, utc_now_text
-from monitor.runtime.intake import REGISTRY_FILE, Intake, line_at, open_maps, read_inputs, triage
+from monitor.runtime.intake import REGISTRY_FILE, Intake, LineReader, read_inputs, triage
 from monitor.runtime.snapshot import SnapshotBuilder
 
 __all__ = ["AlertSpool", "HouseholdSink", "RunResult", "run_embedded", "run_to_files", "write_outputs"]
@@ -102,8 +104,8 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
                          progress=(lambda read: progress("read", read, 0)) if progress else None)
     result.events_read, result.anomalies = intake.events_read, intake.anomalies
     with ExitStack() as stack:
-        maps = open_maps(stack, intake.files)
-        to_apply = triage(intake, maps)
+        lines = LineReader(stack, intake.files)
+        to_apply = triage(intake, lines)
         result.duplicates = intake.duplicates
         latest = to_apply["t"].max() if to_apply.height else 0
         result.as_of = int(as_of.timestamp()) if as_of else int(cast(int, latest))
@@ -116,7 +118,7 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
             rows = sum(counts.get(hid, 0) for hid in batch)
             window = to_apply.slice(start, rows)
             start += rows
-            portraits, event_rows = _apply_batch(batch, window, counts, intake, maps, rules, pseudonymiser, now,
+            portraits, event_rows = _apply_batch(batch, window, counts, intake, lines, rules, pseudonymiser, now,
                                                  result, keep_states)
             keep.add_households(portraits)
             keep.add_events(event_rows)
@@ -130,7 +132,7 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
 
 
 def _apply_batch(batch: Sequence[str], window: pl.DataFrame, counts: dict[str, int], intake: Intake,
-                 maps: Sequence[mmap.mmap | bytes], rules: RuleSet, pseudonymiser: Pseudonymiser,
+                 lines: LineReader, rules: RuleSet, pseudonymiser: Pseudonymiser,
                  now: dt.datetime, result: RunResult, keep_states: bool,
                  ) -> tuple[list[Portrait], list[tuple[str, str, str, str]]]:
     """Decode and apply the events of a batch of households (`window` holds their index rows, in order)."""
@@ -139,10 +141,10 @@ def _apply_batch(batch: Sequence[str], window: pl.DataFrame, counts: dict[str, i
     event_rows: list[tuple[str, str, str, str]] = []
     row = 0
     for household_id in batch:
-        state = new_state(_record(intake, maps, household_id, now))
+        state = new_state(_record(intake, lines, household_id, now))
         events = []
         for i in range(row, row + counts.get(household_id, 0)):
-            _, event = validate_event(line_at(maps, files[i], offsets[i], lengths[i]), now=now)
+            _, event = validate_event(lines.line(files[i], offsets[i], lengths[i]), now=now)
             assert event is not None  # it was valid in the first pass, with the same `now`
             events.append(_routed(event, household_id) if routed[i] else event)
         row += counts.get(household_id, 0)
@@ -170,11 +172,11 @@ def _apply_batch(batch: Sequence[str], window: pl.DataFrame, counts: dict[str, i
     return portraits, event_rows
 
 
-def _record(intake: Intake, maps: Sequence[mmap.mmap | bytes], household_id: str,
+def _record(intake: Intake, lines: LineReader, household_id: str,
             now: dt.datetime) -> HouseholdRecord:
     """A household's registry record, decoded again from its line (the registry or an event)."""
     file, offset, length = intake.records[household_id]
-    raw = line_at(maps, file, offset, length)
+    raw = lines.line(file, offset, length)
     if file == REGISTRY_FILE:
         return decode_household(raw)
     _, event = validate_event(raw, now=now)
@@ -200,28 +202,37 @@ def _output_order(alert: Alert) -> tuple[int, str, str]:
 
 
 class AlertSpool:
-    """The alerts of a run with a sink, msgpack-encoded until they are written.
+    """The alerts of a run with a sink, msgpack-encoded in a temporary file until they are written.
 
-    A million households raise about 800,000 alerts: over 2 GB as objects, a quarter of that encoded.
+    A million households raise about 800,000 alerts of 1.5 KB each encoded (their reasons are text):
+    in memory stay only each alert's output-order key and where it is in the file.
     """
 
     def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(prefix="alerts-")  # noqa: SIM115 - unlinked already; closed with the spool
         self._order: list[tuple[int, str, str]] = []
-        self._encoded: list[bytes] = []
+        self._where = array("q")  # offset, length, offset, length, ...
+        self._size = 0
 
     def add(self, alert: Alert) -> None:
         """Keep one alert."""
+        encoded = _alert_encoder.encode(alert)
+        self._file.write(encoded)
         self._order.append(_output_order(alert))
-        self._encoded.append(_alert_encoder.encode(alert))
+        self._where.extend((self._size, len(encoded)))
+        self._size += len(encoded)
 
     def __len__(self) -> int:
-        return len(self._encoded)
+        return len(self._order)
 
     def in_order(self, chunk: int) -> Iterator[list[Alert]]:
         """The alerts decoded again, in output order, `chunk` at a time."""
+        self._file.flush()
+        fd, where = self._file.fileno(), self._where
         order = sorted(range(len(self._order)), key=self._order.__getitem__)
         for start in range(0, len(order), chunk):
-            yield [_alert_decoder.decode(self._encoded[i]) for i in order[start:start + chunk]]
+            yield [_alert_decoder.decode(os.pread(fd, where[2 * i + 1], where[2 * i]))
+                   for i in order[start:start + chunk]]
 
 
 _alert_encoder = msgspec.msgpack.Encoder()
