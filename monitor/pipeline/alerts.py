@@ -109,8 +109,7 @@ def _holds(cond: Condition, ctx: Context, scores: Scores, previous: Scores, trig
            event_time: Callable[[str], int | None]) -> bool:
     kind = cond.kind
     if kind == "indicator":
-        reading = scores.readings.get(cond.target)  # scores.level_of, without building a Level
-        if (reading.level if reading else Level.NONE) < cond.level:
+        if scores.level_of(cond.target) < cond.level:
             return False
         match.indicators.append(cond.target)
         return True
@@ -178,13 +177,11 @@ def decide_alert(
     headlines = _headline_readings(scores)  # read-only for every rule, so sorted once
     for rule in rules.rules:
         match = _Match(indicators=[], headlines=headlines)
-        for cond in rule.when:
-            if not _holds(cond, ctx, scores, previous, trigger, match, event_time):
-                break
-        else:  # every condition holds
-            holding.append(rule.id)
-            if rule.id not in held_before and (best is None or LEVEL_RANK[rule.level] > LEVEL_RANK[best[0].level]):
-                best = (rule, match)
+        if not all(_holds(c, ctx, scores, previous, trigger, match, event_time) for c in rule.when):
+            continue
+        holding.append(rule.id)
+        if rule.id not in held_before and (best is None or LEVEL_RANK[rule.level] > LEVEL_RANK[best[0].level]):
+            best = (rule, match)
     if best is None:
         return None, holding
     rule, match = best

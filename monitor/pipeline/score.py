@@ -81,8 +81,6 @@ EMPTY_SCORES = Scores(0.0, {d.value: 0.0 for d in Dimension}, {})
 def _dimension_score(found: list[Reading], corroboration: float) -> float:
     if not found:
         return 0.0
-    if len(found) == 1:  # what the general case gives with nothing to corroborate
-        return round(min(100.0, found[0].points + corroboration * 0), 2)
     top = max(found, key=_rank)
     rest = sum(r.weight * r.points for r in found if r is not top)
     return round(min(100.0, top.points + corroboration * rest), 2)

@@ -143,11 +143,12 @@ def _apply_batch(batch: Sequence[str], window: pl.DataFrame, counts: dict[str, i
     for household_id in batch:
         state = new_state(_record(intake, lines, household_id, now))
         events = []
-        for i in range(row, row + counts.get(household_id, 0)):
+        count = counts.get(household_id, 0)
+        for i in range(row, row + count):
             _, event = validate_event(lines.line(files[i], offsets[i], lengths[i]), now=now)
             assert event is not None  # it was valid in the first pass, with the same `now`
             events.append(_routed(event, household_id) if routed[i] else event)
-        row += counts.get(household_id, 0)
+        row += count
         for event in sorted(events, key=lambda e: e.key):
             applied = apply_event(state, event, rules, pseudonymiser)
             state = applied.state

@@ -32,7 +32,7 @@ from monitor.records import dead_letter
 __all__ = ["REGISTRY_FILE", "Intake", "Location", "LineReader", "iter_lines", "read_inputs", "triage"]
 
 REGISTRY_FILE = 0  # index of the registry in `Intake.files`; event files follow it
-_CHUNK_ROWS = 100_000  # index rows gathered in Python lists before they become a polars frame
+_CHUNK_ROWS = 100_000  # rows handled as Python lists at a time (index chunks, routing slices)
 _INDEX_SCHEMA = {"seq": pl.UInt32, "file": pl.UInt16, "offset": pl.UInt64, "length": pl.UInt32,
                  "line": pl.UInt32, "event_id": pl.String, "digest": pl.String, "household_id": pl.String,
                  "person_id": pl.String, "t": pl.Int64}
