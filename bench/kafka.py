@@ -18,6 +18,8 @@ Every measurement uses a fresh topic prefix (own topics, own faust app id and co
   event_id; time from just before `send` to the alert's arrival.  An alert that never arrives counts
   as infinitely late.  The CreateTime of the event's `{app}-routed` record and of the alert record
   split it into router, household agent and alert delivery.
+- Snapshot from the stream: `monitor snapshot` on a deployment of N replicated households
+  (bench/stream_snapshot.py says how they are made).
 - The workers' own counters (applied, late = arrived out of event-time order and replayed the
   household, alerts) from their 10-second log reports.
 """
@@ -46,6 +48,7 @@ import msgspec
 
 from bench.data import dataset, prefix
 from bench.plans import KafkaPlan
+from bench.stream_snapshot import measure_stream_snapshot
 
 __all__ = ["measure_kafka"]
 
@@ -567,6 +570,16 @@ def measure_kafka(plan: KafkaPlan, work: Path, log: Log) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001
             result["latency"] = {"error": f"{type(exc).__name__}: {exc}"}
             log(f"  latency FAILED: {exc}")
+        try:
+            base = dataset(plan.stream_snapshot_base, 1, log=log)
+            log(f"  snapshot from the stream: {plan.stream_snapshot_households:,} households replicated from "
+                f"{plan.stream_snapshot_base:,} real ones")
+            result["stream_snapshot"] = measure_stream_snapshot(
+                Deployment(broker, "snap", work).env, base.registry, base.events_file,
+                plan.stream_snapshot_households, work / "stream-snapshot", log)
+        except Exception as exc:  # noqa: BLE001
+            result["stream_snapshot"] = {"error": f"{type(exc).__name__}: {exc}"}
+            log(f"  stream snapshot FAILED: {exc}")
     except Exception as exc:  # noqa: BLE001
         result["error"] = f"{type(exc).__name__}: {exc}"
         log(f"  FAILED: {result['error']}")

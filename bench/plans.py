@@ -32,6 +32,8 @@ class KafkaPlan:
     latency_seconds: float
     latency_wait_s: float  # how long to wait for the last alerts after the last send
     e2e_timeout_s: float
+    stream_snapshot_households: int  # replicated households on the profiles changelog for `monitor snapshot`
+    stream_snapshot_base: int = 1_000  # real households they are replicated from
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ SIZES: dict[str, Plan] = {
         snapshot_households=100_000,
         snapshot_base=1_000,
         kafka=KafkaPlan(households=500, workers=(1, 2), latency_rate=1_000, latency_seconds=5.0,
-                        latency_wait_s=20.0, e2e_timeout_s=240.0),
+                        latency_wait_s=20.0, e2e_timeout_s=240.0, stream_snapshot_households=20_000),
     ),
     "full": Plan(
         engine=(EngineCase(100_000, None), EngineCase(1_000_000, 300.0)),
@@ -60,7 +62,7 @@ SIZES: dict[str, Plan] = {
         snapshot_households=1_000_000,
         snapshot_base=1_000,
         kafka=KafkaPlan(households=5_000, workers=(1, 2), latency_rate=1_000, latency_seconds=30.0,
-                        latency_wait_s=90.0, e2e_timeout_s=900.0),
+                        latency_wait_s=90.0, e2e_timeout_s=900.0, stream_snapshot_households=1_000_000),
     ),
 }
 SIZES["scale"] = Plan(

@@ -10,9 +10,6 @@ Nothing here decides a score or an alert: that is all in the core.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
-from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
@@ -20,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-import msgspec
 import polars as pl
 
 from monitor.model import Event
@@ -35,8 +31,9 @@ from monitor.privacy import Pseudonymiser
 from monitor.records import alert_record, encode_line, utc_now_text
 from monitor.runtime.intake import REGISTRY_FILE, Intake, LineReader, read_inputs, triage
 from monitor.runtime.snapshot import SnapshotBuilder
+from monitor.runtime.spool import AlertSpool, output_order
 
-__all__ = ["AlertSpool", "HouseholdSink", "RunResult", "run_embedded", "run_to_files", "write_outputs"]
+__all__ = ["HouseholdSink", "RunResult", "run_embedded", "run_to_files", "write_outputs"]
 
 Progress = Callable[[str, int, int], None]
 _BATCH_HOUSEHOLDS = 20_000  # households applied between two hand-overs to the sink
@@ -125,7 +122,7 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
             if progress:
                 progress("apply", first + len(batch), len(order))
     result.dead_letters = intake.dead_letters
-    result.alerts.sort(key=_output_order)
+    result.alerts.sort(key=output_order)
     result.dead_letters.sort(key=lambda d: (d["source"]["file"] != households.name, d["source"]["file"],
                                             d["source"]["line"]))
     return result
@@ -196,48 +193,6 @@ class _KeepAll:
 
     def add_events(self, rows: Sequence[tuple[str, str, str, str]]) -> None:
         self.result.event_index.extend(rows)
-
-
-def _output_order(alert: Alert) -> tuple[int, str, str]:
-    return int(dt.datetime.fromisoformat(alert.event_time).timestamp()), alert.household_id, alert.alert_id
-
-
-class AlertSpool:
-    """The alerts of a run with a sink, msgpack-encoded in a temporary file until they are written.
-
-    A million households raise about 800,000 alerts of 1.5 KB each encoded (their reasons are text):
-    in memory stay only each alert's output-order key and where it is in the file.
-    """
-
-    def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile(prefix="alerts-")  # noqa: SIM115 - unlinked already; closed with the spool
-        self._order: list[tuple[int, str, str]] = []
-        self._where = array("q")  # offset, length, offset, length, ...
-        self._size = 0
-
-    def add(self, alert: Alert) -> None:
-        """Keep one alert."""
-        encoded = _alert_encoder.encode(alert)
-        self._file.write(encoded)
-        self._order.append(_output_order(alert))
-        self._where.extend((self._size, len(encoded)))
-        self._size += len(encoded)
-
-    def __len__(self) -> int:
-        return len(self._order)
-
-    def in_order(self, chunk: int) -> Iterator[list[Alert]]:
-        """The alerts decoded again, in output order, `chunk` at a time."""
-        self._file.flush()
-        fd, where = self._file.fileno(), self._where
-        order = sorted(range(len(self._order)), key=self._order.__getitem__)
-        for start in range(0, len(order), chunk):
-            yield [_alert_decoder.decode(os.pread(fd, where[2 * i + 1], where[2 * i]))
-                   for i in order[start:start + chunk]]
-
-
-_alert_encoder = msgspec.msgpack.Encoder()
-_alert_decoder = msgspec.msgpack.Decoder(Alert)
 
 
 def _routed(event: Event, household_id: str) -> Event:

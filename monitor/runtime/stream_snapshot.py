@@ -9,31 +9,40 @@ workers and works while they run):
 - the `deadletter` topic, one record per (input message, reason);
 
 then evaluates each household's portrait at the as-of time (the latest event time of all households,
-as the embedded runtime does) and writes the snapshot through the same `write_snapshot`.
+as the embedded runtime does) and writes the snapshot with the same `SnapshotBuilder` as `monitor run`.
+The latest states and the alerts wait in temporary files (`monitor.runtime.spool`), so memory holds one
+chunk of households at a time, not the whole province.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from monitor.pipeline.alerts import Alert
+from monitor.pipeline.anomalies import Anomaly
 from monitor.pipeline.portrait import portrait
-from monitor.pipeline.profile import HouseholdState, decode_state
+from monitor.pipeline.profile import HouseholdState
+from monitor.runtime.snapshot import CHUNK, SnapshotBuilder
+from monitor.runtime.spool import AlertSpool, StateSpool
 from monitor.runtime.topics import bootstrap_servers, topics_for
 
 if TYPE_CHECKING:
     from monitor.config import Settings
     from monitor.pipeline.rules import RuleSet
+    from monitor.privacy import Pseudonymiser
 
-__all__ = ["read_alerts_topic", "read_dead_letters", "read_states", "read_topic", "snapshot_from_stream"]
+__all__ = ["StreamSnapshot", "read_alerts_topic", "read_dead_letters", "read_states", "read_topic",
+           "snapshot_from_records", "snapshot_from_stream", "write_stream_snapshot"]
 
 _json_dec = msgspec.json.Decoder()
+_alert_decoder = msgspec.json.Decoder(Alert)
 
 
 def read_topic(settings: Settings, topic: str, *, timeout_s: float = 60.0) -> Iterator[tuple[bytes | None, bytes | None,
@@ -79,12 +88,10 @@ def read_topic(settings: Settings, topic: str, *, timeout_s: float = 60.0) -> It
 
 
 def read_states(settings: Settings) -> dict[str, HouseholdState]:
-    """household_id → state, from the profiles changelog (last value per key wins)."""
-    latest: dict[bytes, bytes | None] = {}
-    for key, value, _partition, _offset in read_topic(settings, topics_for(settings).profiles_changelog):
-        if key is not None:
-            latest[key] = value
-    return {key.decode(): decode_state(value) for key, value in sorted(latest.items()) if value is not None}
+    """household_id → state, from the profiles changelog (last value per key wins); for small deployments."""
+    with StateSpool() as spool:
+        _spool_states(_records(settings, topics_for(settings).profiles_changelog), spool)
+        return dict(itertools.chain.from_iterable(spool.in_order(CHUNK)))
 
 
 def read_alerts_topic(settings: Settings) -> tuple[list[dict[str, Any]], int]:
@@ -106,6 +113,107 @@ def read_dead_letters(settings: Settings) -> list[dict[str, Any]]:
             if value is not None]
 
 
+@dataclass
+class StreamSnapshot:
+    """What a snapshot from the stream wrote, and where its time went (seconds)."""
+
+    households: int = 0
+    events_applied: int = 0
+    alerts: int = 0
+    duplicate_alert_records: int = 0
+    dead_letters: int = 0
+    read_s: float = 0.0  # the changelog, the feed and the dead letters read and spooled
+    build_s: float = 0.0  # states decoded, portraits evaluated, frames built (the DuckDB appends overlap it)
+    write_s: float = 0.0  # the last tables, the writer's queue drained, the file renamed into place
+
+
+Records = Iterable[tuple[bytes | None, bytes | None]]  # (key, value) of a topic, in offset order
+STATES_PER_CHUNK = 20_000  # households decoded at a time: about 45 KB each as Python objects
+
+
+def write_stream_snapshot(settings: Settings, out_path: Path, rules: RuleSet) -> StreamSnapshot:
+    """Write the snapshot from the changelog, the alert feed and the dead letters of the deployment."""
+    topics = topics_for(settings)
+    return snapshot_from_records(out_path, rules, settings.pseudonymiser(),
+                                 changelog=_records(settings, topics.profiles_changelog),
+                                 alerts=_records(settings, topics.alerts),
+                                 dead_letters=_records(settings, topics.deadletter))
+
+
+def snapshot_from_records(out_path: Path, rules: RuleSet, pseudonymiser: Pseudonymiser, *, changelog: Records,
+                          alerts: Records, dead_letters: Records) -> StreamSnapshot:
+    """Write the snapshot from the records of the three topics (read in this order).
+
+    Memory holds one chunk of households at a time: the latest state of each household and the
+    de-duplicated alerts wait, encoded, in temporary files, and the snapshot builder turns each chunk
+    into columns as it comes.
+    """
+    stats = StreamSnapshot()
+    started = time.perf_counter()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with StateSpool() as state_spool, AlertSpool() as alert_spool:
+        _spool_states(changelog, state_spool)
+        raw_alerts = _spool_alerts(alerts, alert_spool)
+        unique_dead = _unique_dead_letters([_json_dec.decode(v) for _k, v in dead_letters if v is not None])
+        as_of = state_spool.last_event_time  # as the embedded runtime does: the latest event time of all households
+        read = time.perf_counter()
+        builder = SnapshotBuilder(pseudonymiser, workdir=out_path.parent)
+        anomalies: list[Anomaly] = []
+        for chunk in state_spool.in_order(STATES_PER_CHUNK):
+            builder.add_households([portrait(state, as_of, rules) for _hid, state in chunk])
+            rows = [(e.event_id, hid, e.category, e.occurred_at) for hid, state in chunk for e in state.events]
+            builder.add_events(rows)
+            stats.events_applied += len(rows)
+            # Anomalies come from the states, not the topic: a state holds exactly those of its applied events.
+            anomalies.extend(anomaly for _hid, state in chunk for anomaly in state.anomalies)
+        for chunk_of_alerts in alert_spool.in_order(CHUNK):
+            builder.add_alerts(chunk_of_alerts)
+        built = time.perf_counter()
+        builder.write(out_path, rules_version=rules.version, weights={i: s.weight for i, s in rules.indicators.items()},
+                      dead_letters=unique_dead, as_of=as_of, events_applied=stats.events_applied,
+                      anomalies=anomalies)
+        stats.households, stats.alerts, stats.dead_letters = len(state_spool), len(alert_spool), len(unique_dead)
+        stats.duplicate_alert_records = raw_alerts - len(alert_spool)
+    stats.read_s, stats.build_s = read - started, built - read
+    stats.write_s = time.perf_counter() - built
+    return stats
+
+
+def snapshot_from_stream(settings: Settings, out_path: Path, rules: RuleSet) -> int:
+    """`monitor snapshot`: write the snapshot from the stream and print what it holds; returns the exit status."""
+    stats = write_stream_snapshot(settings, out_path, rules)
+    took = stats.read_s + stats.build_s + stats.write_s
+    print(f"wrote {out_path}: {stats.households:,} households, {stats.events_applied:,} events applied, "
+          f"{stats.alerts:,} alerts ({stats.duplicate_alert_records:,} duplicate records skipped), "
+          f"{stats.dead_letters:,} dead letters, in {took:.1f}s")
+    return 0
+
+
+def _records(settings: Settings, topic: str) -> Iterator[tuple[bytes | None, bytes | None]]:
+    return ((key, value) for key, value, _partition, _offset in read_topic(settings, topic))
+
+
+def _spool_states(changelog: Records, spool: StateSpool) -> None:
+    for key, value in changelog:
+        if key is not None:
+            spool.put(key.decode(), value)
+
+
+def _spool_alerts(records: Records, spool: AlertSpool) -> int:
+    """The feed's alerts into `spool`, de-duplicated by alert_id (first copy kept); returns the raw count."""
+    seen: set[str] = set()
+    raw = 0
+    for _key, value in records:
+        if value is None:
+            continue
+        raw += 1
+        alert = _alert_decoder.decode(value)  # the record's other fields (emitted_at, ...) are not kept
+        if alert.alert_id not in seen:
+            seen.add(alert.alert_id)
+            spool.add(alert)
+    return raw
+
+
 def _unique_dead_letters(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per (input message, reason): a replay after a crash can dead-letter a message again."""
     seen: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -114,30 +222,3 @@ def _unique_dead_letters(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         key = (source.get("topic"), source.get("partition"), source.get("offset"), record.get("reason"))
         seen.setdefault(key, record)
     return list(seen.values())
-
-
-def snapshot_from_stream(settings: Settings, out_path: Path, rules: RuleSet) -> int:
-    """Write the snapshot from the changelog, the alert feed and the dead letters; returns the exit status."""
-    from monitor.runtime.snapshot import write_snapshot
-
-    started = time.perf_counter()
-    states = read_states(settings)
-    records, raw_alerts = read_alerts_topic(settings)
-    dead_letters = _unique_dead_letters(read_dead_letters(settings))
-    as_of = max((state.events[-1].t for state in states.values() if state.events), default=0)
-    portraits = [portrait(state, as_of, rules) for _hid, state in sorted(states.items())]
-    alert_fields = set(Alert.__struct_fields__)
-    alerts = [msgspec.convert({k: v for k, v in r.items() if k in alert_fields}, Alert) for r in records]
-    alerts.sort(key=lambda a: (dt.datetime.fromisoformat(a.event_time).timestamp(), a.household_id, a.alert_id))
-    events = [(e.event_id, hid, e.category, e.occurred_at) for hid, state in sorted(states.items())
-              for e in state.events]
-    weights = {i: s.weight for i, s in rules.indicators.items()}
-    # Anomalies come from the states, not the topic: a state holds exactly those of its applied events.
-    anomalies = [anomaly for _hid, state in sorted(states.items()) for anomaly in state.anomalies]
-    write_snapshot(out_path, portraits, alerts, events, settings.pseudonymiser(), rules_version=rules.version,
-                   weights=weights, dead_letters=dead_letters, as_of=as_of, events_applied=len(events),
-                   anomalies=anomalies)
-    print(f"wrote {out_path}: {len(portraits):,} households, {len(events):,} events applied, "
-          f"{len(alerts):,} alerts ({raw_alerts - len(alerts):,} duplicate records skipped), "
-          f"{len(dead_letters):,} dead letters, in {time.perf_counter() - started:.1f}s")
-    return 0
