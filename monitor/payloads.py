@@ -17,8 +17,10 @@ __all__ = ["PAYLOAD_TYPES", "Incomes", "Payload"]
 
 Money = Annotated[float, Meta(ge=0, le=1e9)]
 Count = Annotated[int, Meta(ge=0, le=10_000)]
-Code = Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$")]
-Month = Annotated[str, Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+# msgspec checks a pattern with re.search: "\Z", not "$" (which also matches before a final newline), and
+# "[0-9]", not "\d" (which also matches other scripts' digits).
+Code = Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+\Z")]
+Month = Annotated[str, Meta(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")]
 Grade = Annotated[int, Meta(ge=1, le=4)]
 DisabilityCategory = Literal["visual", "hearing", "speech", "physical", "intellectual", "mental", "multiple"]
 AssistanceCategory = Literal["tekun", "dibao", "dibian", "rigid", "rrm", "none"]
@@ -179,8 +181,8 @@ class Assets(Struct, frozen=True):
 class HouseholdRecord(_P, frozen=True, tag="ps_household_register"):
     """The registry baseline (contract §3.1); also the payload of ps_household_register."""
 
-    household_id: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
-    region: Annotated[str, Meta(pattern=r"^\d{6}$")]
+    household_id: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+\Z")]
+    region: Annotated[str, Meta(pattern=r"^[0-9]{6}\Z")]
     category: AssistanceCategory
     members: Annotated[list[Member], Meta(max_length=64)]
     assets: Assets = Assets()

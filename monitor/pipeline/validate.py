@@ -23,7 +23,7 @@ from monitor.payloads import PAYLOAD_TYPES, HouseholdRecord, Payload
 __all__ = ["MAX_EVENT_BYTES", "Envelope", "decode_envelope", "decode_household", "validate_event"]
 
 MAX_EVENT_BYTES = 64 * 1024
-_ID = msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
+_ID = msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+\Z")
 
 
 class Envelope(msgspec.Struct, frozen=True):
@@ -45,7 +45,7 @@ _household_decoder = msgspec.json.Decoder(HouseholdRecord)
 _payload_decoders = {cat: msgspec.json.Decoder(cls) for cat, cls in PAYLOAD_TYPES.items()}
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 _AT = re.compile(r" - at `([^`]*)`")
-_HOUSEHOLD_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_HOUSEHOLD_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")  # used with fullmatch: "$" would let a trailing newline in
 _ID_CHARACTERS = re.compile(r"[A-Za-z0-9_.:\-]*")  # str.isalnum on ASCII is exactly A-Z a-z 0-9
 
 
@@ -125,7 +125,7 @@ def validate_event(raw: bytes, *, now: dt.datetime | None = None,
             raise InvalidEventError(RejectReason.BAD_TYPE, "reported_at must be RFC 3339 with a UTC offset")
         person_id = _check_person(envelope.person_id)
         household_id = envelope.household_id
-        if household_id is not None and not _HOUSEHOLD_ID.match(household_id):
+        if household_id is not None and not _HOUSEHOLD_ID.fullmatch(household_id):
             raise InvalidEventError(RejectReason.BAD_TYPE, "household_id must be 1-64 id characters")
         if isinstance(payload, HouseholdRecord):
             _check_household(payload)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from monitor import idnumber
 from monitor.errors import InvalidEventError
-from monitor.pipeline.validate import validate_event
+from monitor.pipeline.validate import decode_household, validate_event
 
 NOW = dt.datetime(2024, 7, 1, tzinfo=dt.UTC)
 PID = idnumber.make("330102", dt.date(1980, 1, 1), 123, "M")
@@ -54,6 +54,8 @@ CASES = [
     (b'{"a":' * 2000 + b"1" + b"}" * 2000, "invalid_json"),
     (line(payload={"total_cost": float("nan"), "fund_paid": 1.0, "oop": 1.0}), "invalid_json"),
     (line(person_id=None, household_id=None), "missing_field"),
+    (line(household_id="H1101050000001\n"), "bad_type"),  # "$" of a regex would let the newline in
+    (line(event_id="med-1\n"), "bad_type"),
     (line(category="dis_certificate", payload={"change": "upgraded", "category": "visual", "grade": 2}),
      "bad_type"),
 ]
@@ -73,3 +75,14 @@ def test_arbitrary_bytes_never_escape_as_an_unexpected_exception(raw: bytes) -> 
         validate_event(raw, now=NOW)
     except InvalidEventError:
         pass
+
+
+@pytest.mark.parametrize("region", ["110105\n", "\u0661\u0661\u0660\u0661\u0660\u0665", "11010"])
+def test_a_registry_record_with_a_malformed_region_is_rejected(region: str) -> None:
+    record = {"household_id": "H1101050000001", "region": region, "category": "dibao", "members": [
+        {"person_id": PID, "relation": "head", "birth_date": "1980-01-01", "sex": "M", "work_capable": True,
+         "employed": False, "monthly_income": 0.0, "disability": None, "chronic": False}]}
+    good = dict(record, region="110105")
+    assert decode_household(json.dumps(good).encode()).region == "110105"
+    with pytest.raises(InvalidEventError):
+        decode_household(json.dumps(record).encode())
