@@ -48,19 +48,19 @@ def score_household(ctx: Context, rules: RuleSet) -> Scores:
     readings: dict[str, Reading] = {}
     by_dimension: dict[str, list[Reading]] = {d: [] for d in _DIMENSION_IDS.values()}
     points = rules.points
-    # The plan pairs each indicator with its setting for the region and its function with the setting's
-    # parameters bound: `evaluate(ctx)` is `Indicator.evaluate(ctx, setting.params)` without the lookups.
-    for ind, setting, evaluate in rules.indicator_plan(ctx.facts.region):
+    # The plan carries, per indicator, its id and dimension as plain strings, its function with the
+    # region's parameters bound (`evaluate(ctx)` is `Indicator.evaluate(ctx, setting.params)`) and its
+    # setting, so the loop below does no per-indicator lookups of its own.
+    for indicator_id, dimension, evaluate, setting in rules.indicator_plan(ctx.facts.region):
         finding = evaluate(ctx)
         if finding is None:
             continue
         level = setting.level(finding.value)
         if not level:
             continue
-        dimension = _DIMENSION_IDS[ind.dimension]
-        reading = Reading(ind.id, dimension, int(level), round(float(finding.value), 4), points[level],
+        reading = Reading(indicator_id, dimension, int(level), round(float(finding.value), 4), points[level],
                           setting.weight, finding.subject, finding.evidence)
-        readings[ind.id] = reading
+        readings[indicator_id] = reading
         by_dimension[dimension].append(reading)
     dimensions = {dim: _dimension_score(found, rules.corroboration) for dim, found in by_dimension.items()}
     weights = rules.dimension_weights
