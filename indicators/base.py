@@ -14,8 +14,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
-from functools import cached_property
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from monitor.categories import CATEGORIES, Family
 from monitor.household import INCOME_TYPES, HouseholdFacts, IncomeRows, MemberState
@@ -72,6 +71,35 @@ class Region:
     severe_includes_grade3_mental: bool
 
 
+_T = TypeVar("_T")
+
+
+class memoised(Generic[_T]):  # noqa: N801 - used as a decorator, like the property it stands for
+    """`functools.cached_property` without its lock: the value is worked out once and kept on the instance.
+
+    Python 3.11's cached_property takes an RLock on every first access, which costs more than most of the
+    values memoised here; a context is built and read by one thread, so the lock protects nothing.
+    """
+
+    def __init__(self, fn: Callable[[Any], _T]) -> None:
+        self._fn = fn
+        self._name = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> memoised[_T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _T: ...
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> memoised[_T] | _T:
+        if obj is None:
+            return self
+        # Stored under the same name, so later reads find it in the instance dict and never come back here.
+        value = obj.__dict__[self._name] = self._fn(obj)
+        return value
+
+
 @dataclass(frozen=True)
 class Context:
     """A household as of time `t`: its facts, its applied events by category, its region.
@@ -124,17 +152,17 @@ class Context:
         hi = bisect_right(events, self.t, key=_time)
         return events[hi - 1] if hi else None
 
-    @cached_property
+    @memoised
     def members(self) -> list[MemberState]:
         """Members alive and in the household at t."""
         return self.facts.present_members(self.t)
 
-    @property
+    @memoised
     def size(self) -> int:
         """Number of members present (at least 1, so per-capita figures stay finite)."""
         return max(1, len(self.members))
 
-    @cached_property
+    @memoised
     def income(self) -> float:
         """Household monthly income at t under the 就高原则."""
         at, income = self.facts.income_now
@@ -144,17 +172,17 @@ class Context:
         t = self.t
         return sum(self._income_row(m)[1] if m.present(t) else 0.0 for m in self.facts.members.values())
 
-    @property
+    @memoised
     def annual_income(self) -> float:
         """Twelve times the monthly income."""
         return 12.0 * self.income
 
-    @property
+    @memoised
     def pci(self) -> float:
         """Per-capita monthly income."""
         return self.income / self.size
 
-    @property
+    @memoised
     def r(self) -> float:
         """Per-capita income as a multiple of the region's dibao standard."""
         return self.pci / self.region.dibao
@@ -185,7 +213,7 @@ class Context:
         """16-59 unless the region says otherwise."""
         return self.region.working_age_min <= self.age(member) <= self.region.working_age_max
 
-    @cached_property
+    @memoised
     def earners(self) -> list[MemberState]:
         """Present members with wage or business income, highest first (`HouseholdFacts.earners` at t)."""
         found = [m for m in self.members if self.earns(m)]
