@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from functools import partial
+from functools import update_wrapper
 from pathlib import Path
 from typing import Any
 
@@ -170,8 +171,21 @@ class RuleSet:
 
 
 def _plan_step(ind: Indicator, setting: IndicatorSetting) -> PlanStep:
-    evaluate = partial(ind.fn, **setting.params) if ind.params else ind.fn
+    evaluate = _bind_params(ind.fn, setting.params) if ind.params else ind.fn
     return ind.id, ind.dimension.value, evaluate, setting
+
+
+def _bind_params(fn: IndicatorFn, params: Mapping[str, Any]) -> IndicatorFn:
+    """`fn` with its keyword-only parameters bound: `bound(ctx)` is `fn(ctx, **params)`.
+
+    Not functools.partial: a partial with keywords builds a fresh kwargs dict on every call (0.16 us
+    against 0.04 us, and scoring makes about 35 such calls per event).  This is a copy of the function,
+    same code and globals, whose keyword-only defaults are the parameters, so CPython fills them in itself.
+    """
+    assert isinstance(fn, types.FunctionType), "indicator functions are plain functions"
+    bound = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    bound.__kwdefaults__ = dict(params)
+    return update_wrapper(bound, fn)
 
 
 class _Reader:
