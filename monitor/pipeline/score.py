@@ -47,7 +47,7 @@ def score_household(ctx: Context, rules: RuleSet) -> Scores:
     """Evaluate all 67 indicators on the context and combine them into scores."""
     readings: dict[str, Reading] = {}
     by_dimension: dict[str, list[Reading]] = {d: [] for d in _DIMENSION_IDS.values()}
-    points = rules.points
+    points = rules.points_by_level
     # The plan carries, per indicator, its id and dimension as plain strings, its function with the
     # region's parameters bound (`evaluate(ctx)` is `Indicator.evaluate(ctx, setting.params)`) and its
     # setting, so the loop below does no per-indicator lookups of its own.
@@ -58,13 +58,13 @@ def score_household(ctx: Context, rules: RuleSet) -> Scores:
         level = setting.level(finding.value)
         if not level:
             continue
-        reading = Reading(indicator_id, dimension, int(level), round(float(finding.value), 4), points[level],
+        rank = int(level)
+        reading = Reading(indicator_id, dimension, rank, round(float(finding.value), 4), points[rank],
                           setting.weight, finding.subject, finding.evidence)
         readings[indicator_id] = reading
         by_dimension[dimension].append(reading)
     dimensions = {dim: _dimension_score(found, rules.corroboration) for dim, found in by_dimension.items()}
-    weights = rules.dimension_weights
-    weighted = sum(weights[dim] * dimensions[dim_id] for dim, dim_id in _DIMENSION_IDS.items())
+    weighted = sum(weight * dimensions[dim_id] for dim_id, weight in rules.dimension_weights_by_id)
     strong = sum(1 for value in dimensions.values() if value >= rules.multi_dimension_floor)
     score = min(100.0, weighted + rules.multi_dimension_bonus * max(0, strong - 1))
     return Scores(round(score, 2), dimensions, readings)
