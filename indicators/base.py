@@ -163,6 +163,14 @@ class Context:
         return self.facts.present_members(self.t)
 
     @memoised
+    def at_home(self) -> list[MemberState]:
+        """Present members not held in custody or prison: only they can earn for or look after the others.
+
+        Several employment and family indicators start from this list, so it is worked out once.
+        """
+        return [m for m in self.members if m.custody not in _AWAY]
+
+    @memoised
     def size(self) -> int:
         """Number of members present (at least 1, so per-capita figures stay finite)."""
         return max(1, len(self.members))
@@ -242,6 +250,7 @@ class Context:
         return self.facts.members.get(person_id) if person_id else None
 
 
+_AWAY = ("in_custody", "prison")
 _INCOME_INDEX = {kind: i for i, kind in enumerate(INCOME_TYPES)}
 _WAGE, _BUSINESS = _INCOME_INDEX["wage"], _INCOME_INDEX["business"]
 

@@ -32,7 +32,6 @@ _CONTRIBUTIONS = ("hr_social_insurance_contrib", "hs_provident_fund")
 _GRADE3_SEVERE_CATEGORIES = ("intellectual", "mental")
 # 失能 levels at which a person needs someone at home for daily living.
 _CARE_CAPACITY = ("moderate", "severe", "total")
-_AWAY = ("in_custody", "prison")
 # A paid contribution in one of these months before a job loss shows a regular (full-time) job.
 _FORMAL_JOB_MONTHS = 3
 # "No capable adult" is an infinite dependency ratio; it is reported as this finite number so the
@@ -48,11 +47,6 @@ _NO_CAPABLE_ADULT_RATIO = 99.0
 
 def _working_age_at(ctx: Context, m: MemberState, t: int) -> bool:
     return ctx.region.working_age_min <= m.age(t) <= ctx.region.working_age_max
-
-
-def _at_home(ctx: Context) -> list[MemberState]:
-    """Present members who are not held in custody or prison."""
-    return [m for m in ctx.members if m.custody not in _AWAY]
 
 
 def _earns(ctx: Context, m: MemberState) -> bool:
@@ -238,7 +232,7 @@ def emp_zero_employment_household(ctx: Context, *, min_days: float) -> Finding |
     3: two or more such members, none with a job for min_days; 2: the only such member has had no job for
     min_days; 1: the only jobs are public-welfare posts.
     """
-    capable = [m for m in _at_home(ctx)
+    capable = [m for m in ctx.at_home
                if ctx.working_age(m) and m.student_stage is None
                and (m.work_capable or m.employed or m.unemployed_since is not None)]
     if not capable:
@@ -363,7 +357,7 @@ def emp_dependency_ratio(ctx: Context) -> Finding | None:
     major disease on record.  With dependants and nobody able to work the ratio is reported as 99 (H).
     """
     dependants, capable = 0, 0
-    for m in _at_home(ctx):
+    for m in ctx.at_home:
         age = ctx.age(m)
         if (age < 18 or age >= 60 or m.student_stage is not None or severely_disabled(ctx, m)
                 or m.major_disease_at is not None):
@@ -403,7 +397,7 @@ def emp_caregiver_out_of_work(ctx: Context, *, illness_days: float) -> Finding |
     informal or part-time earnings.  Care is needed by a severely disabled member, a member at least
     moderately 失能, or one diagnosed with a major disease within illness_days.
     """
-    home = _at_home(ctx)
+    home = ctx.at_home
     cared = [m for m in home if needs_care(ctx, m, illness_days)]
     if not cared:
         return None

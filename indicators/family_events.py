@@ -50,10 +50,6 @@ _AWAY_DAYS = 183             # "working-age members away ≥6 m" (fam_left_behin
 
 
 
-def _at_home(ctx: Context) -> list[MemberState]:
-    return [m for m in ctx.members if m.custody not in _AWAY]
-
-
 def _needs_care(ctx: Context, m: MemberState) -> bool:
     """Severely disabled or at least moderately 失能: cannot live without someone at hand."""
     return severely_disabled(ctx, m) or m.capacity in _CARE_CAPACITY
@@ -165,7 +161,7 @@ def fam_dependant_unsupported(ctx: Context, *, window_days: float) -> Finding | 
     disabled or 失能 adult has no able adult at home; 1: a member aged 70 or more became the only one at
     home within window_days.
     """
-    home = _at_home(ctx)
+    home = ctx.at_home
     minors = [m for m in home if ctx.age(m) < _ADULT]
     carers = [m for m in home if ctx.age(m) >= _ADULT and not _needs_care(ctx, m)]
     for child in minors:
@@ -193,7 +189,7 @@ def fam_dependant_unsupported(ctx: Context, *, window_days: float) -> Finding | 
 )
 def fam_elderly_alone(ctx: Context) -> Finding | None:
     """Grades elderly-only homes: 3 alone at 80+; 2 alone at 70-79, or a couple both 80+; 1 alone at 60-69."""
-    home = _at_home(ctx)
+    home = ctx.at_home
     if not home or len(home) > 2 or any(ctx.age(m) < _ELDERLY for m in home):
         return None
     if len(home) == 1:
@@ -214,7 +210,7 @@ def fam_single_parent(ctx: Context) -> Finding | None:
     3: two or more minors and per-capita income under 1.5 x dibao; 2: under 2 x dibao; 1: any other
     single adult with minors.
     """
-    home = _at_home(ctx)
+    home = ctx.at_home
     adults = [m for m in home if ctx.age(m) >= _ADULT]
     minors = [m for m in home if ctx.age(m) < _ADULT]
     if len(adults) != 1 or not minors:
@@ -282,7 +278,7 @@ def fam_many_minors(ctx: Context) -> Finding | None:
     3: three or more and per-capita income under 2 x dibao; 2: three or more, or two under 1.5 x dibao;
     1: two.  Children are minors, and sons, daughters and grandchildren aged 18 or more still in school.
     """
-    children = sum(1 for m in _at_home(ctx)
+    children = sum(1 for m in ctx.at_home
                    if ctx.age(m) < _ADULT
                    or (m.student_stage is not None and m.relation in ("child", "grandchild")))
     if children >= 3:
@@ -381,7 +377,7 @@ def fam_left_behind(ctx: Context) -> Finding | None:
     members are left behind.  Left behind: a home visit recorded it, or no working-age member is at home
     while one moved away half a year ago or more.
     """
-    home = _at_home(ctx)
+    home = ctx.at_home
     minors = [m for m in home if ctx.age(m) < _ADULT]
     elderly = [m for m in home if ctx.age(m) >= _ELDERLY]
     very_old = [m for m in elderly if ctx.age(m) >= _OLD]
