@@ -187,10 +187,12 @@ def ast_insurance_gap(ctx: Context, *, window_days: float) -> Finding | None:
     latest event.
     """
     entitled = ctx.facts.category in _SUBSIDISED_ENROLMENT
-    enrolments = ctx.within("med_enrollment", math.inf)
+    # Each member's latest enrolment record (a later record overwrites an earlier one), found in one pass
+    # rather than by a backwards scan of all the records for every member.
+    enrolment_of = {e.person_id: e for e in ctx.within("med_enrollment", math.inf)}
     best: tuple[int, tuple[int, str], Finding] | None = None
     for member in ctx.members:
-        enrolment = next((e for e in reversed(enrolments) if e.person_id == member.person_id), None)
+        enrolment = enrolment_of.get(member.person_id)
         grade, evidence = 0, enrolment
         if member.insurance in ("uninsured", "lapsed"):
             ill = [e for c in _ILL_CATEGORIES for e in ctx.within(c, window_days)
