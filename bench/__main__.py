@@ -1,6 +1,6 @@
 """`python -m bench --size quick|full [--only NAME ...]`: run the benchmarks, print as they go, save JSON.
 
-NAME is one of embedded, stages, snapshot, kafka.  Results go to bench/results/latest.json (and a
+NAME is one of embedded, stages, snapshot, stream, kafka.  Results go to bench/results/latest.json (and a
 Markdown rendering to bench/results/latest.md); `python -m bench.report` re-renders them.  With
 --only, the other sections of an earlier results file of the same size are kept.
 """
@@ -24,7 +24,7 @@ from bench.report import machine, render_markdown, targets
 from bench.snapshot import measure_snapshot
 from bench.stages import measure_stages
 
-NAMES = ("embedded", "stages", "snapshot", "kafka")
+NAMES = ("embedded", "stages", "snapshot", "stream", "kafka")
 RESULTS = Path(__file__).resolve().parent / "results"
 WORK = Path("/tmp/hrm-bench-out")
 
@@ -76,6 +76,27 @@ def run_snapshot(plan: Plan, results: dict[str, Any]) -> None:
                                            WORK / "snapshot", log)
 
 
+def run_stream_snapshot(plan: Plan, results: dict[str, Any]) -> None:
+    """`monitor snapshot` of N replicated households, on a broker of its own."""
+    import os
+
+    from bench.kafka import Broker, Deployment, free_port_pair
+    from bench.stream_snapshot import measure_stream_snapshot
+
+    base = dataset(plan.snapshot_base, 1, log=log)
+    log(f"\n[stream] monitor snapshot of {plan.stream_snapshot_households:,} households replicated from "
+        f"{plan.snapshot_base:,} real ones")
+    broker = Broker(free_port_pair(), Path(os.environ.get("BENCH_KAFKA_HOME", "/tmp/hrm-bench-kafka")))
+    try:
+        log(f"  broker on 127.0.0.1:{broker.port} started in {broker.start():.1f} s")
+        results["stream"] = measure_stream_snapshot(Deployment(broker, "snap", WORK / "stream").env, base.registry,
+                                                    base.events_file, plan.stream_snapshot_households,
+                                                    WORK / "stream", log)
+    finally:
+        broker.stop()
+        log("  broker stopped")
+
+
 def run_kafka(plan: Plan, results: dict[str, Any]) -> None:
     """The Kafka runtime end to end (own broker, own topics)."""
     from bench.kafka import measure_kafka
@@ -108,7 +129,8 @@ def _merged(path: Path, results: dict[str, Any], names: list[str]) -> dict[str, 
 
 
 RUNNERS: dict[str, Callable[[Plan, dict[str, Any]], None]] = {
-    "embedded": run_embedded_cases, "stages": run_stages, "snapshot": run_snapshot, "kafka": run_kafka}
+    "embedded": run_embedded_cases, "stages": run_stages, "snapshot": run_snapshot, "stream": run_stream_snapshot,
+    "kafka": run_kafka}
 
 
 def main(argv: list[str] | None = None) -> int:

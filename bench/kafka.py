@@ -18,8 +18,6 @@ Every measurement uses a fresh topic prefix (own topics, own faust app id and co
   event_id; time from just before `send` to the alert's arrival.  An alert that never arrives counts
   as infinitely late.  The CreateTime of the event's `{app}-routed` record and of the alert record
   split it into router, household agent and alert delivery.
-- Snapshot from the stream: `monitor snapshot` on a deployment of N replicated households
-  (bench/stream_snapshot.py says how they are made).
 - The workers' own counters (applied, late = arrived out of event-time order and replayed the
   household, alerts) from their 10-second log reports.
 """
@@ -48,9 +46,8 @@ import msgspec
 
 from bench.data import dataset, prefix
 from bench.plans import KafkaPlan
-from bench.stream_snapshot import measure_stream_snapshot
 
-__all__ = ["measure_kafka"]
+__all__ = ["Broker", "Deployment", "free_port_pair", "measure_kafka"]
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SCRIPT = ROOT / "scripts" / "kafka"
@@ -528,7 +525,7 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _free_port_pair() -> int:
+def free_port_pair() -> int:
     """BENCH_KAFKA_PORT, else the first port from 29092 on that is free together with the next one."""
     if os.environ.get("BENCH_KAFKA_PORT"):
         return int(os.environ["BENCH_KAFKA_PORT"])
@@ -551,7 +548,7 @@ def measure_kafka(plan: KafkaPlan, work: Path, log: Log) -> dict[str, Any]:
     """All the Kafka figures; a failure is reported with what happened, never raised."""
     result: dict[str, Any] = {"runtime": readiness(), "e2e": []}
     log(f"  runtime: {result['runtime']}")
-    broker = Broker(_free_port_pair(), Path(os.environ.get("BENCH_KAFKA_HOME", "/tmp/hrm-bench-kafka")))
+    broker = Broker(free_port_pair(), Path(os.environ.get("BENCH_KAFKA_HOME", "/tmp/hrm-bench-kafka")))
     try:
         result["broker_start_s"] = broker.start()
         log(f"  broker on 127.0.0.1:{broker.port} started in {result['broker_start_s']:.1f} s")
@@ -570,16 +567,6 @@ def measure_kafka(plan: KafkaPlan, work: Path, log: Log) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001
             result["latency"] = {"error": f"{type(exc).__name__}: {exc}"}
             log(f"  latency FAILED: {exc}")
-        try:
-            base = dataset(plan.stream_snapshot_base, 1, log=log)
-            log(f"  snapshot from the stream: {plan.stream_snapshot_households:,} households replicated from "
-                f"{plan.stream_snapshot_base:,} real ones")
-            result["stream_snapshot"] = measure_stream_snapshot(
-                Deployment(broker, "snap", work).env, base.registry, base.events_file,
-                plan.stream_snapshot_households, work / "stream-snapshot", log)
-        except Exception as exc:  # noqa: BLE001
-            result["stream_snapshot"] = {"error": f"{type(exc).__name__}: {exc}"}
-            log(f"  stream snapshot FAILED: {exc}")
     except Exception as exc:  # noqa: BLE001
         result["error"] = f"{type(exc).__name__}: {exc}"
         log(f"  FAILED: {result['error']}")

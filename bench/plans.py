@@ -32,8 +32,6 @@ class KafkaPlan:
     latency_seconds: float
     latency_wait_s: float  # how long to wait for the last alerts after the last send
     e2e_timeout_s: float
-    stream_snapshot_households: int  # replicated households on the profiles changelog for `monitor snapshot`
-    stream_snapshot_base: int = 1_000  # real households they are replicated from
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,8 @@ class Plan:
     engine: tuple[EngineCase, ...]
     stages_households: int
     snapshot_households: int
-    snapshot_base: int
+    snapshot_base: int  # real households the snapshots' households are replicated from
+    stream_snapshot_households: int  # replicated households on a profiles changelog, for `monitor snapshot`
     kafka: KafkaPlan
 
 
@@ -53,16 +52,18 @@ SIZES: dict[str, Plan] = {
         stages_households=5_000,
         snapshot_households=100_000,
         snapshot_base=1_000,
+        stream_snapshot_households=20_000,
         kafka=KafkaPlan(households=500, workers=(1, 2), latency_rate=1_000, latency_seconds=5.0,
-                        latency_wait_s=20.0, e2e_timeout_s=240.0, stream_snapshot_households=20_000),
+                        latency_wait_s=20.0, e2e_timeout_s=240.0),
     ),
     "full": Plan(
         engine=(EngineCase(100_000, None), EngineCase(1_000_000, 300.0)),
         stages_households=5_000,
         snapshot_households=1_000_000,
         snapshot_base=1_000,
+        stream_snapshot_households=1_000_000,
         kafka=KafkaPlan(households=5_000, workers=(1, 2), latency_rate=1_000, latency_seconds=30.0,
-                        latency_wait_s=90.0, e2e_timeout_s=900.0, stream_snapshot_households=1_000_000),
+                        latency_wait_s=90.0, e2e_timeout_s=900.0),
     ),
 }
 SIZES["scale"] = Plan(
@@ -70,6 +71,7 @@ SIZES["scale"] = Plan(
     stages_households=SIZES["full"].stages_households,
     snapshot_households=SIZES["full"].snapshot_households,
     snapshot_base=SIZES["full"].snapshot_base,
+    stream_snapshot_households=SIZES["full"].stream_snapshot_households,
     kafka=SIZES["full"].kafka,
 )
 

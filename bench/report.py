@@ -140,7 +140,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, str]]:
     out.append(_snapshot_verdict("snapshot of 1M households <= 20 s", results.get("snapshot") or {},
                                  "no snapshot run"))
     out.append(_snapshot_verdict("snapshot of 1M households <= 20 s, from the stream (`monitor snapshot`)",
-                                 kafka.get("stream_snapshot") or {}, kafka.get("error") or "no Kafka run"))
+                                 results.get("stream") or {}, "no stream snapshot run"))
     return out
 
 
@@ -237,6 +237,18 @@ def render_markdown(results: dict[str, Any]) -> str:
                      if "duckdb_s" in snap else "")
                   + f"), {snap['file_bytes'] / 1e6:.0f} MB file, peak RSS "
                   f"{_gb(snap['peak_rss_bytes'])} GB.", ""]
+    snap = results.get("stream") or {}
+    if snap.get("seconds") is not None:
+        prepared = snap["prepared"]
+        lines += [f"**Snapshot from the stream**: `monitor snapshot` (`write_stream_snapshot`) of "
+                  f"{snap['households']:,} households (replicas of {prepared['base_households']:,} real final states, "
+                  f"{prepared['changelog_bytes'] / 1e9:.2f} GB on the profiles changelog, one record each; "
+                  f"{snap['alerts']:,} alerts on the feed): **{snap['seconds']:.1f} s** (read and spool "
+                  f"{snap['read_s']:.1f} s; decode, portraits and frames {snap['build_s']:.1f} s; final write "
+                  f"{snap['write_s']:.1f} s; CPU {snap['cpu_s']:.1f} s), {snap['file_bytes'] / 1e6:.0f} MB file, "
+                  f"peak RSS {_gb(snap['peak_rss_bytes'])} GB.", ""]
+    elif snap.get("error"):
+        lines += [f"Snapshot from the stream: {' '.join(snap['error'].split())[-600:]}", ""]
     kafka = results.get("kafka") or {}
     if kafka:
         lines += render_kafka(kafka)
@@ -271,18 +283,6 @@ def render_kafka(kafka: dict[str, Any]) -> list[str]:
                          if row.get("legs_ms") else ""), ""]
     if lat.get("error"):
         lines += [f"Latency: {lat['error']}", ""]
-    snap = kafka.get("stream_snapshot") or {}
-    if snap.get("seconds") is not None:
-        prepared = snap["prepared"]
-        lines += [f"**Snapshot from the stream**: `monitor snapshot` (`write_stream_snapshot`) of "
-                  f"{snap['households']:,} households (replicas of {prepared['base_households']:,} real final states, "
-                  f"{prepared['changelog_bytes'] / 1e9:.2f} GB on the profiles changelog, one record each; "
-                  f"{snap['alerts']:,} alerts on the feed): **{snap['seconds']:.1f} s** (read and spool "
-                  f"{snap['read_s']:.1f} s; decode, portraits and frames {snap['build_s']:.1f} s; final write "
-                  f"{snap['write_s']:.1f} s; CPU {snap['cpu_s']:.1f} s), {snap['file_bytes'] / 1e6:.0f} MB file, "
-                  f"peak RSS {_gb(snap['peak_rss_bytes'])} GB.", ""]
-    elif snap.get("error"):
-        lines += [f"Snapshot from the stream: {' '.join(snap['error'].split())[-600:]}", ""]
     return lines
 
 
