@@ -18,7 +18,6 @@ from typing import IO, Self
 import msgspec
 
 from monitor.pipeline.alerts import Alert
-from monitor.pipeline.profile import HouseholdState, decode_state
 
 __all__ = ["AlertSpool", "StateSpool", "output_order"]
 
@@ -113,15 +112,19 @@ class StateSpool(_Spool):
         """The latest event time over every household (0 when none has an event)."""
         return max((last for _, _, last in self._where.values()), default=0)
 
-    def in_order(self, chunk: int) -> Iterator[list[tuple[str, HouseholdState]]]:
-        """(household_id, state) decoded again, in household id order, `chunk` at a time."""
+    def in_order(self, chunk: int) -> Iterator[list[tuple[str, bytes]]]:
+        """(household_id, encoded state) in household id order, `chunk` at a time.
+
+        Encoded, so that the caller decodes one state at a time and lets it go: a list of decoded states
+        would be about 45 KB of live objects each, for the cyclic collector to walk again and again.
+        """
         fd = self._reader()
         keys = sorted(self._where)
         for start in range(0, len(keys), chunk):
             batch = []
             for key in keys[start:start + chunk]:
                 offset, length, _ = self._where[key]
-                batch.append((key, decode_state(os.pread(fd, length, offset))))
+                batch.append((key, os.pread(fd, length, offset)))
             yield batch
 
 

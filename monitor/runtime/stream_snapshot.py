@@ -28,7 +28,7 @@ import msgspec
 from monitor.pipeline.alerts import Alert
 from monitor.pipeline.anomalies import Anomaly
 from monitor.pipeline.portrait import portrait
-from monitor.pipeline.profile import HouseholdState
+from monitor.pipeline.profile import HouseholdState, decode_state
 from monitor.runtime.snapshot import CHUNK, SnapshotBuilder
 from monitor.runtime.spool import AlertSpool, StateSpool
 from monitor.runtime.topics import bootstrap_servers, topics_for
@@ -91,7 +91,7 @@ def read_states(settings: Settings) -> dict[str, HouseholdState]:
     """household_id → state, from the profiles changelog (last value per key wins); for small deployments."""
     with StateSpool() as spool:
         _spool_states(_records(settings, topics_for(settings).profiles_changelog), spool)
-        return dict(itertools.chain.from_iterable(spool.in_order(CHUNK)))
+        return {key: decode_state(encoded) for key, encoded in itertools.chain.from_iterable(spool.in_order(CHUNK))}
 
 
 def read_alerts_topic(settings: Settings) -> tuple[list[dict[str, Any]], int]:
@@ -128,7 +128,7 @@ class StreamSnapshot:
 
 
 Records = Iterable[tuple[bytes | None, bytes | None]]  # (key, value) of a topic, in offset order
-STATES_PER_CHUNK = 20_000  # households decoded at a time: about 45 KB each as Python objects
+STATES_PER_CHUNK = 20_000  # households read back, and their portraits built, between two hand-overs
 
 
 def write_stream_snapshot(settings: Settings, out_path: Path, rules: RuleSet) -> StreamSnapshot:
@@ -160,12 +160,16 @@ def snapshot_from_records(out_path: Path, rules: RuleSet, pseudonymiser: Pseudon
         builder = SnapshotBuilder(pseudonymiser, workdir=out_path.parent)
         anomalies: list[Anomaly] = []
         for chunk in state_spool.in_order(STATES_PER_CHUNK):
-            builder.add_households([portrait(state, as_of, rules) for _hid, state in chunk])
-            rows = [(e.event_id, hid, e.category, e.occurred_at) for hid, state in chunk for e in state.events]
+            portraits, rows = [], []
+            for household_id, encoded in chunk:
+                state = decode_state(encoded)
+                portraits.append(portrait(state, as_of, rules))
+                rows += [(e.event_id, household_id, e.category, e.occurred_at) for e in state.events]
+                # Anomalies come from the states, not the topic: a state holds exactly those of its applied events.
+                anomalies += state.anomalies
+            builder.add_households(portraits)
             builder.add_events(rows)
             stats.events_applied += len(rows)
-            # Anomalies come from the states, not the topic: a state holds exactly those of its applied events.
-            anomalies.extend(anomaly for _hid, state in chunk for anomaly in state.anomalies)
         for chunk_of_alerts in alert_spool.in_order(CHUNK):
             builder.add_alerts(chunk_of_alerts)
         built = time.perf_counter()
