@@ -45,7 +45,7 @@ bench: $(STAMP) ## benchmarks, quick size (see BENCHMARKS.md)
 bench-full: $(STAMP) ## benchmarks, full size (1M households; takes long)
 	$(BIN)/python -m bench --size full
 
-bench-scale: $(STAMP) ## the complete embedded run of 1M households (about an hour)
+bench-scale: $(STAMP) ## the complete embedded run of 1M households (about 80 min)
 	$(BIN)/python -m bench --size scale --only embedded --out bench/results/scale.json
 
 soak: $(STAMP) ## long fault-injection runs (see RELIABILITY.md)
