@@ -82,6 +82,8 @@ def _prepare(spec: dict[str, Any]) -> dict[str, Any]:
         for person_id in state.facts.members:
             data = data.replace(person_id.encode(), _replica_person(person_id, i).encode())
         send(topics.profiles_changelog, new_id.encode(), data)
+        if i % 10_000 == 9_999:
+            producer.flush()  # a queue of gigabytes outlives the delivery timeout of its oldest batches
         sent_bytes += len(data)
         for alert in alerts_of.get(base_id, ()):
             record = alert_record(alert, "2026-11-29T00:00:00Z")
