@@ -78,15 +78,13 @@ def run_snapshot(plan: Plan, results: dict[str, Any]) -> None:
 
 def run_stream_snapshot(plan: Plan, results: dict[str, Any]) -> None:
     """`monitor snapshot` of N replicated households, on a broker of its own."""
-    import os
-
-    from bench.kafka import Broker, Deployment, free_port_pair
+    from bench.kafka import Broker, Deployment
     from bench.stream_snapshot import measure_stream_snapshot
 
     base = dataset(plan.snapshot_base, 1, log=log)
     log(f"\n[stream] monitor snapshot of {plan.stream_snapshot_households:,} households replicated from "
         f"{plan.snapshot_base:,} real ones")
-    broker = Broker(free_port_pair(), Path(os.environ.get("BENCH_KAFKA_HOME", "/tmp/hrm-bench-kafka")))
+    broker = Broker.for_bench()
     try:
         log(f"  broker on 127.0.0.1:{broker.port} started in {broker.start():.1f} s")
         results["stream"] = measure_stream_snapshot(Deployment(broker, "snap", WORK / "stream").env, base.registry,

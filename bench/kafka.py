@@ -47,7 +47,7 @@ import msgspec
 from bench.data import dataset, prefix
 from bench.plans import KafkaPlan
 
-__all__ = ["Broker", "Deployment", "free_port_pair", "measure_kafka"]
+__all__ = ["Broker", "Deployment", "measure_kafka"]
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SCRIPT = ROOT / "scripts" / "kafka"
@@ -87,6 +87,11 @@ class Broker:
         if proc.returncode != 0:
             raise RuntimeError(f"scripts/kafka start failed: {(proc.stderr or proc.stdout)[-1500:]}")
         return time.perf_counter() - started
+
+    @classmethod
+    def for_bench(cls) -> Broker:
+        """The benchmark's broker: BENCH_KAFKA_PORT / BENCH_KAFKA_HOME, else the first free ports and /tmp."""
+        return cls(_free_port_pair(), Path(os.environ.get("BENCH_KAFKA_HOME", "/tmp/hrm-bench-kafka")))
 
     def stop(self) -> None:
         """Stop it (only ours: its own home dir and pid file)."""
@@ -525,7 +530,7 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def free_port_pair() -> int:
+def _free_port_pair() -> int:
     """BENCH_KAFKA_PORT, else the first port from 29092 on that is free together with the next one."""
     if os.environ.get("BENCH_KAFKA_PORT"):
         return int(os.environ["BENCH_KAFKA_PORT"])
@@ -548,7 +553,7 @@ def measure_kafka(plan: KafkaPlan, work: Path, log: Log) -> dict[str, Any]:
     """All the Kafka figures; a failure is reported with what happened, never raised."""
     result: dict[str, Any] = {"runtime": readiness(), "e2e": []}
     log(f"  runtime: {result['runtime']}")
-    broker = Broker(free_port_pair(), Path(os.environ.get("BENCH_KAFKA_HOME", "/tmp/hrm-bench-kafka")))
+    broker = Broker.for_bench()
     try:
         result["broker_start_s"] = broker.start()
         log(f"  broker on 127.0.0.1:{broker.port} started in {result['broker_start_s']:.1f} s")

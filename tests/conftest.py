@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+from monitor.pipeline.rules import RuleSet, load_rules
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def rules() -> RuleSet:
+    """The project's rules.yaml, loaded once for every test that asks for it."""
+    return load_rules(ROOT / "rules.yaml")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

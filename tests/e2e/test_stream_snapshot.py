@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from monitor.pipeline.profile import encode_state, new_state
-from monitor.pipeline.rules import RuleSet, load_rules
+from monitor.pipeline.rules import RuleSet
 from monitor.privacy import Pseudonymiser
 from monitor.records import alert_record, encode_line
 from monitor.runtime import stream_snapshot
@@ -27,11 +27,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
 PSEUDO = Pseudonymiser(b"stream-snapshot-key")
 NOW = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
-
-
-@pytest.fixture(scope="module")
-def rules() -> RuleSet:
-    return load_rules(ROOT / "rules.yaml")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from monitor.pipeline.rules import RuleSet, load_rules
+from monitor.pipeline.rules import RuleSet
 from monitor.privacy import Pseudonymiser
 from monitor.runtime import embedded
 from monitor.runtime.embedded import run_embedded, run_to_files
@@ -24,11 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
 PSEUDO = Pseudonymiser(b"two-pass-key")
 NOW = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
-
-
-@pytest.fixture(scope="module")
-def rules() -> RuleSet:
-    return load_rules(ROOT / "rules.yaml")
 
 
 def _good_lines() -> list[dict]:

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from monitor.pipeline.alerts import Alert, alert_id
 from monitor.pipeline.profile import HouseholdState, Status, apply_event, new_state
-from monitor.pipeline.rules import RuleSet, load_rules
+from monitor.pipeline.rules import RuleSet
 from monitor.privacy import Pseudonymiser
 from tests import casebook
 
-ROOT = Path(__file__).resolve().parents[2]
 PSEUDO = Pseudonymiser(b"test-key")
-
-
-@pytest.fixture(scope="module")
-def rules() -> RuleSet:
-    return load_rules(ROOT / "rules.yaml")
 
 
 def run(rules: RuleSet, household: dict[str, Any], events: list[dict[str, Any]]) -> tuple[HouseholdState,

@@ -9,20 +9,14 @@ import pytest
 
 from monitor.pipeline.anomalies import Anomaly
 from monitor.pipeline.profile import Status, apply_event, new_state
-from monitor.pipeline.rules import RuleSet, load_rules
+from monitor.pipeline.rules import RuleSet
 from monitor.privacy import Pseudonymiser
 from tests import casebook
 
-ROOT = Path(__file__).resolve().parents[2]
 PSEUDO = Pseudonymiser(b"test-key")
 HOUSEHOLD = {"category": "dibao", "members": [{"relation": "head", "age": 70, "income": 800,
                                                "disability": {"category": "physical", "grade": 2}},
                                               {"relation": "spouse", "age": 68}]}
-
-
-@pytest.fixture(scope="module")
-def rules() -> RuleSet:
-    return load_rules(ROOT / "rules.yaml")
 
 
 def anomalies(rules: RuleSet, events: list[dict[str, Any]]) -> list[Anomaly]:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from monitor import idnumber
 from monitor.errors import InvalidEventError
 from monitor.fixturegen import generate
-from monitor.pipeline.rules import RuleSet, load_rules
+from monitor.pipeline.rules import RuleSet
 from monitor.pipeline.validate import validate_event
 from monitor.privacy import Pseudonymiser
 from monitor.runtime.embedded import run_embedded
@@ -27,11 +27,6 @@ from tests.reliability.corpus import KINDS, poison
 ROOT = Path(__file__).resolve().parents[2]
 ID_PATTERN = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 PSEUDO = Pseudonymiser(b"reliability-key")
-
-
-@pytest.fixture(scope="module")
-def rules() -> RuleSet:
-    return load_rules(ROOT / "rules.yaml")
 
 
 @pytest.fixture(scope="module")
