@@ -202,9 +202,10 @@ def build_app(settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, 
     engine.agent_topics = frozenset(topics.consumed)  # every topic an agent reads: its offsets are the ledger's
     ledger = engine.ledger
     router_merge = InputMerger(app, ledger, topics.inputs, settings.partitions, name="router",
-                               prepare=prepare_input, handle=handle_input)
+                               prepare=prepare_input, handle=handle_input, hold_s=settings.merge_hold_s)
     household_merge = InputMerger(app, ledger, [topics.households, topics.routed], settings.partitions,
-                                  name="households", prepare=prepare_household, handle=handle_household)
+                                  name="households", prepare=prepare_household, handle=handle_household,
+                                  hold_s=settings.merge_hold_s)
     app.agent(inputs, concurrency=1, name="router")(_agent_body(router_merge))
     app.agent(household_in, concurrency=1, name="households")(_agent_body(household_merge))
 
