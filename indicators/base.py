@@ -23,7 +23,7 @@ from monitor.household import INCOME_TYPES, HouseholdFacts, IncomeRows, MemberSt
 from monitor.model import DAY, Event
 
 __all__ = [
-    "Context", "Dimension", "Finding", "Indicator", "IndicatorFn", "Level", "Region", "Registry", "declarer",
+    "AWAY", "Context", "Dimension", "Finding", "Indicator", "IndicatorFn", "Level", "Region", "Registry", "declarer",
 ]
 
 
@@ -168,7 +168,7 @@ class Context:
 
         Several employment and family indicators start from this list, so it is worked out once.
         """
-        return [m for m in self.members if m.custody not in _AWAY]
+        return [m for m in self.members if m.custody not in AWAY]
 
     @memoised
     def size(self) -> int:
@@ -250,7 +250,8 @@ class Context:
         return self.facts.members.get(person_id) if person_id else None
 
 
-_AWAY = ("in_custody", "prison")
+# Custody statuses that take a member away from home: they neither earn for nor look after the others.
+AWAY = ("in_custody", "prison")
 _INCOME_INDEX = {kind: i for i, kind in enumerate(INCOME_TYPES)}
 _WAGE, _BUSINESS = _INCOME_INDEX["wage"], _INCOME_INDEX["business"]
 

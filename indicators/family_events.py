@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from indicators.base import Context, Dimension, Finding, Indicator, declarer
+from indicators.base import AWAY, Context, Dimension, Finding, Indicator, declarer
 from indicators.common import better, event_id_of, last_of
 from indicators.employment import severely_disabled, top_earner_before
 from monitor import payloads as p
@@ -33,7 +33,6 @@ _DEPARTURES = (*_DEATHS, "ps_hukou_migration", "ca_marriage_registration", "ca_d
                "jus_inmate")
 _MEMBERSHIP = ("ps_birth_registration", "ca_marriage_registration", "ca_divorce_registration",
                "ps_hukou_migration")
-_AWAY = ("in_custody", "prison")
 _CARE_CAPACITY = ("moderate", "severe", "total")
 _UNSUPPORTED_CHILD = ("orphan", "de_facto_unsupported")
 _DISPLACED = ("relatives", "shelter", "homeless")
@@ -60,7 +59,7 @@ def _needs_care(ctx: Context, m: MemberState) -> bool:
 def _departure(ctx: Context, m: MemberState) -> tuple[int, Event | None] | None:
     """When and through which event a member stopped being at home (death, leaving, custody), if so."""
     times = [x for x in (m.died_at, m.left_at) if x is not None and x <= ctx.t]
-    if m.custody in _AWAY and m.custody_since is not None:
+    if m.custody in AWAY and m.custody_since is not None:
         times.append(m.custody_since)
     if not times:
         return None
@@ -342,7 +341,7 @@ def fam_member_incarcerated(ctx: Context) -> Finding | None:
     best: tuple[int, int] | None = None
     found: Finding | None = None
     for m in ctx.members:
-        if m.custody not in _AWAY or m.custody_since is None or not ctx.working_age(m):
+        if m.custody not in AWAY or m.custody_since is None or not ctx.working_age(m):
             continue
         # Custody stops the member's earnings, so the ranking just before it says who the main earner was.
         grade = 3 if top_earner_before(ctx, m.custody_since) == m.person_id else 2

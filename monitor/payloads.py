@@ -13,13 +13,16 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-__all__ = ["PAYLOAD_TYPES", "Incomes", "Payload"]
+__all__ = ["HOUSEHOLD_ID_CHARACTER", "HOUSEHOLD_ID_MAX_LENGTH", "PAYLOAD_TYPES", "Incomes", "Payload"]
 
 Money = Annotated[float, Meta(ge=0, le=1e9)]
 Count = Annotated[int, Meta(ge=0, le=10_000)]
 # msgspec checks a pattern with re.search: "\Z", not "$" (which also matches before a final newline), and
 # "[0-9]", not "\d" (which also matches other scripts' digits).
 Code = Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+\Z")]
+# A household id, here and in the event envelope (monitor.pipeline.validate checks it there).
+HOUSEHOLD_ID_CHARACTER = r"[A-Za-z0-9_\-]"
+HOUSEHOLD_ID_MAX_LENGTH = 64
 Month = Annotated[str, Meta(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")]
 Grade = Annotated[int, Meta(ge=1, le=4)]
 DisabilityCategory = Literal["visual", "hearing", "speech", "physical", "intellectual", "mental", "multiple"]
@@ -181,7 +184,8 @@ class Assets(Struct, frozen=True):
 class HouseholdRecord(_P, frozen=True, tag="ps_household_register"):
     """The registry baseline (contract §3.1); also the payload of ps_household_register."""
 
-    household_id: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+\Z")]
+    household_id: Annotated[str, Meta(min_length=1, max_length=HOUSEHOLD_ID_MAX_LENGTH,
+                                      pattern=rf"^{HOUSEHOLD_ID_CHARACTER}+\Z")]
     region: Annotated[str, Meta(pattern=r"^[0-9]{6}\Z")]
     category: AssistanceCategory
     members: Annotated[list[Member], Meta(max_length=64)]

@@ -18,7 +18,13 @@ from monitor import idnumber
 from monitor.categories import CATEGORIES
 from monitor.errors import InvalidEventError, RejectReason
 from monitor.model import Event
-from monitor.payloads import PAYLOAD_TYPES, HouseholdRecord, Payload
+from monitor.payloads import (
+    HOUSEHOLD_ID_CHARACTER,
+    HOUSEHOLD_ID_MAX_LENGTH,
+    PAYLOAD_TYPES,
+    HouseholdRecord,
+    Payload,
+)
 
 __all__ = ["MAX_EVENT_BYTES", "Envelope", "decode_envelope", "decode_household", "validate_event"]
 
@@ -45,7 +51,8 @@ _household_decoder = msgspec.json.Decoder(HouseholdRecord)
 _payload_decoders = {cat: msgspec.json.Decoder(cls) for cat, cls in PAYLOAD_TYPES.items()}
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 _AT = re.compile(r" - at `([^`]*)`")
-_HOUSEHOLD_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")  # used with fullmatch: "$" would let a trailing newline in
+# The registry's household_id rule, used with fullmatch: "$" would let a trailing newline in.
+_HOUSEHOLD_ID = re.compile(f"{HOUSEHOLD_ID_CHARACTER}{{1,{HOUSEHOLD_ID_MAX_LENGTH}}}")
 _ID_CHARACTERS = re.compile(r"[A-Za-z0-9_.:\-]*")  # str.isalnum on ASCII is exactly A-Z a-z 0-9
 
 
