@@ -89,7 +89,8 @@ def run_stream_snapshot(plan: Plan, results: dict[str, Any]) -> None:
         log(f"  broker on 127.0.0.1:{broker.port} started in {broker.start():.1f} s")
         results["stream"] = measure_stream_snapshot(Deployment(broker, "snap", WORK / "stream").env, base.registry,
                                                     base.events_file, plan.stream_snapshot_households,
-                                                    WORK / "stream", log)
+                                                    WORK / "stream", log,
+                                                    single_process_too=plan.stream_snapshot_single_process_too)
     finally:
         broker.stop()
         log("  broker stopped")

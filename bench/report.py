@@ -240,13 +240,22 @@ def render_markdown(results: dict[str, Any]) -> str:
     snap = results.get("stream") or {}
     if snap.get("seconds") is not None:
         prepared = snap["prepared"]
-        lines += [f"**Snapshot from the stream**: `monitor snapshot` (`write_stream_snapshot`) of "
+        jobs = snap.get("jobs", 1)
+        pool = f" (each of its {jobs} pool processes at most {_gb(snap['pool_peak_rss_bytes'])} GB, pages shared " \
+            "by fork included)" if jobs > 1 else ""
+        lines += [f"**Snapshot from the stream**: `monitor snapshot --jobs {jobs}` (`write_stream_snapshot`) of "
                   f"{snap['households']:,} households (replicas of {prepared['base_households']:,} real final states, "
                   f"{prepared['changelog_bytes'] / 1e9:.2f} GB on the profiles changelog, one record each; "
                   f"{snap['alerts']:,} alerts on the feed): **{snap['seconds']:.1f} s** (read and spool "
                   f"{snap['read_s']:.1f} s; decode, portraits and frames {snap['build_s']:.1f} s; final write "
                   f"{snap['write_s']:.1f} s; CPU {snap['cpu_s']:.1f} s), {snap['file_bytes'] / 1e6:.0f} MB file, "
-                  f"peak RSS {_gb(snap['peak_rss_bytes'])} GB.", ""]
+                  f"peak RSS {_gb(snap['peak_rss_bytes'])} GB{pool}."]
+        alone = snap.get("single_process") or {}
+        if alone.get("seconds") is not None:
+            lines[-1] += (f" The same with `--jobs 1`, just after: {alone['seconds']:.1f} s (decode, portraits and "
+                          f"frames {alone['build_s']:.1f} s; CPU {alone['cpu_s']:.1f} s), peak RSS "
+                          f"{_gb(alone['peak_rss_bytes'])} GB.")
+        lines.append("")
     elif snap.get("error"):
         lines += [f"Snapshot from the stream: {' '.join(snap['error'].split())[-600:]}", ""]
     kafka = results.get("kafka") or {}

@@ -14,6 +14,8 @@ as-of time, build the frames; write the DuckDB file.
 from __future__ import annotations
 
 import json
+import os
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -107,9 +109,13 @@ def _snapshot(spec: dict[str, Any]) -> dict[str, Any]:
     settings = Settings.from_env()
     rules = load_rules(settings.rules_path)
     out = Path(spec["out"])
+    jobs = len(os.sched_getaffinity(0))  # what `monitor snapshot` uses by default
     started, cpu_started = time.perf_counter(), time.process_time()
-    stats = write_stream_snapshot(settings, out, rules)
-    report = {"seconds": time.perf_counter() - started, "cpu_s": time.process_time() - cpu_started,
+    stats = write_stream_snapshot(settings, out, rules, jobs=jobs)
+    pool = resource.getrusage(resource.RUSAGE_CHILDREN)  # the pool's processes, reaped when it closed
+    report = {"seconds": time.perf_counter() - started,
+              "cpu_s": time.process_time() - cpu_started + pool.ru_utime + pool.ru_stime,
+              "jobs": jobs, "pool_peak_rss_bytes": pool.ru_maxrss * 1024 if jobs > 1 else 0,
               "file_bytes": out.stat().st_size, **vars(stats)}
     out.unlink()
     return report
@@ -148,10 +154,13 @@ def measure_stream_snapshot(env: dict[str, str], base: Path, base_events: Path, 
         log(f"  stream snapshot FAILED: {row['error']}")
         return row
     row.update(rep)
-    log(f"  monitor snapshot (write_stream_snapshot) of {rep['households']:,} households, {rep['alerts']:,} "
-        f"alerts: {rep['seconds']:.1f} s (CPU {rep['cpu_s']:.1f} s): read and spool {rep['read_s']:.1f} s, "
-        f"decode + portraits + frames {rep['build_s']:.1f} s, final write {rep['write_s']:.1f} s; "
-        f"{rep['file_bytes'] / 1024**2:.0f} MiB, peak RSS {child.peak_rss_bytes / 1e9:.2f} GB")
+    pool = f" (each of its {rep['jobs']} pool processes at most {rep['pool_peak_rss_bytes'] / 1e9:.2f} GB, " \
+        "pages shared with it by fork included)" if rep["jobs"] > 1 else ""
+    log(f"  monitor snapshot (write_stream_snapshot, --jobs {rep['jobs']}) of {rep['households']:,} households, "
+        f"{rep['alerts']:,} alerts: {rep['seconds']:.1f} s (CPU {rep['cpu_s']:.1f} s): read and spool "
+        f"{rep['read_s']:.1f} s, decode + portraits + frames {rep['build_s']:.1f} s, final write "
+        f"{rep['write_s']:.1f} s; {rep['file_bytes'] / 1024**2:.0f} MiB, peak RSS {child.peak_rss_bytes / 1e9:.2f} "
+        f"GB{pool}")
     return row
 
 

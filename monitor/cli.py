@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -165,7 +166,15 @@ def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
     """The DuckDB snapshot from the Kafka-side state."""
     from monitor.runtime.stream_snapshot import snapshot_from_stream
 
-    return snapshot_from_stream(settings, Path(args.out), _rules(args, settings))
+    return snapshot_from_stream(settings, Path(args.out), _rules(args, settings), jobs=args.jobs)
+
+
+def _jobs(text: str) -> int:
+    """--jobs: a whole number of processes, at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        msg = f"must be a whole number of processes, at least 1 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -213,6 +222,9 @@ def _parser() -> argparse.ArgumentParser:
     snap = sub.add_parser("snapshot", help="DuckDB snapshot from the stream's state")
     snap.add_argument("--out", required=True)
     snap.add_argument("--rules")
+    snap.add_argument("--jobs", type=_jobs, default=len(os.sched_getaffinity(0)),
+                      help="processes evaluating the portraits (default: the CPUs this process may use; "
+                           "1 beside busy workers)")
     snap.set_defaults(fn=cmd_snapshot)
     return parser
 

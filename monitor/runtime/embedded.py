@@ -209,13 +209,14 @@ def run_to_files(households: Path, event_files: Sequence[Path], rules: RuleSet, 
     never holds every household's profile as Python objects.
     """
     out.mkdir(parents=True, exist_ok=True)
-    builder = SnapshotBuilder(pseudonymiser, workdir=out)  # built next to its final place: the rename is free
-    result = run_embedded(households, event_files, rules, pseudonymiser, as_of=as_of, now=now, progress=progress,
-                          sink=builder)
-    write_outputs(result, out, on_alerts=builder.add_alerts)
-    builder.write(out / "monitor.duckdb", rules_version=rules.version,
-                  weights={i: s.weight for i, s in rules.indicators.items()}, dead_letters=result.dead_letters,
-                  as_of=result.as_of, events_applied=result.events_applied, anomalies=result.anomalies)
+    # Built next to its final place, so the rename is free; a run that fails leaves no half-built file.
+    with SnapshotBuilder(pseudonymiser, workdir=out) as builder:
+        result = run_embedded(households, event_files, rules, pseudonymiser, as_of=as_of, now=now,
+                              progress=progress, sink=builder)
+        write_outputs(result, out, on_alerts=builder.add_alerts)
+        builder.write(out / "monitor.duckdb", rules_version=rules.version,
+                      weights={i: s.weight for i, s in rules.indicators.items()}, dead_letters=result.dead_letters,
+                      as_of=result.as_of, events_applied=result.events_applied, anomalies=result.anomalies)
     return result
 
 

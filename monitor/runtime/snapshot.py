@@ -75,6 +75,16 @@ class SnapshotBuilder:
         self._households = 0
         self._alerts = 0
 
+    def __enter__(self) -> SnapshotBuilder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
+
+    def discard(self) -> None:
+        """Stop the writer and delete the file under construction (nothing, once written)."""
+        self._discard()
+
     def add_households(self, portraits: Sequence[Portrait]) -> None:
         """Rows of `households`, `indicator_values` and `members`."""
         self._writer.append("households", households_frame(portraits))
@@ -200,16 +210,16 @@ def write_snapshot(path: Path, portraits: Sequence[Portrait], alerts: Sequence[A
                    as_of: int, events_applied: int, anomalies: Sequence[Anomaly] = ()) -> str:
     """Write the snapshot atomically from everything at once; returns its snapshot_id."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    builder = SnapshotBuilder(pseudonymiser, workdir=path.parent)
-    for start in range(0, len(portraits), CHUNK):
-        builder.add_households(portraits[start:start + CHUNK])
-    for start in range(0, len(alerts), CHUNK):
-        builder.add_alerts(alerts[start:start + CHUNK])
-    rows = iter(events)
-    while chunk := list(itertools.islice(rows, CHUNK * 4)):
-        builder.add_events(chunk)
-    return builder.write(path, rules_version=rules_version, weights=weights, dead_letters=dead_letters,
-                         as_of=as_of, events_applied=events_applied, anomalies=anomalies)
+    with SnapshotBuilder(pseudonymiser, workdir=path.parent) as builder:
+        for start in range(0, len(portraits), CHUNK):
+            builder.add_households(portraits[start:start + CHUNK])
+        for start in range(0, len(alerts), CHUNK):
+            builder.add_alerts(alerts[start:start + CHUNK])
+        rows = iter(events)
+        while chunk := list(itertools.islice(rows, CHUNK * 4)):
+            builder.add_events(chunk)
+        return builder.write(path, rules_version=rules_version, weights=weights, dead_letters=dead_letters,
+                             as_of=as_of, events_applied=events_applied, anomalies=anomalies)
 
 
 class _GilHandoff:

@@ -9,6 +9,8 @@ write the same snapshot as the embedded run did, whatever the versions and copie
 from __future__ import annotations
 
 import datetime as dt
+import os
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import duckdb
@@ -41,6 +43,12 @@ def _tables(path: Path) -> dict[str, list[tuple]]:
                 for table in SNAPSHOT_TABLES if table != "snapshot_meta"}
 
 
+def _rows_as_stored(path: Path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {table: con.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall()  # noqa: S608 - our names
+                for table in SNAPSHOT_TABLES if table != "snapshot_meta"}
+
+
 def _meta(path: Path) -> tuple:
     with duckdb.connect(str(path), read_only=True) as con:
         row = con.execute("SELECT as_of, events_applied, events_dead_lettered, households, alerts "
@@ -49,9 +57,12 @@ def _meta(path: Path) -> tuple:
     return row
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
 def test_the_snapshot_from_the_stream_equals_the_embedded_snapshot(rules: RuleSet, run: RunResult, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   jobs: int) -> None:
     monkeypatch.setattr(stream_snapshot, "STATES_PER_CHUNK", 13)  # many chunks, as at a million households
+    monkeypatch.setattr(stream_snapshot, "_PIECE", 4)  # several pool tasks per chunk
     assert run.states and run.alerts and run.dead_letters
     changelog: list[tuple[bytes | None, bytes | None]] = []
     for household_id, state in sorted(run.states.items()):
@@ -67,7 +78,7 @@ def test_the_snapshot_from_the_stream_equals_the_embedded_snapshot(rules: RuleSe
     dead = [(None, encode_line(d)) for d in dead_letters]
 
     stats = snapshot_from_records(tmp_path / "stream.duckdb", rules, PSEUDO, changelog=changelog, alerts=feed,
-                                  dead_letters=dead + dead[:5])
+                                  dead_letters=dead + dead[:5], jobs=jobs)
     write_snapshot(tmp_path / "embedded.duckdb", run.portraits, run.alerts, iter(run.event_index), PSEUDO,
                    rules_version=rules.version, weights={i: s.weight for i, s in rules.indicators.items()},
                    dead_letters=dead_letters, as_of=run.as_of, events_applied=run.events_applied,
@@ -88,3 +99,31 @@ def test_nothing_but_the_snapshot_is_left_behind(rules: RuleSet, run: RunResult,
                                                                               encode_state(state))],
                           alerts=[], dead_letters=[])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.duckdb"]
+
+
+def test_a_pool_of_processes_writes_the_same_rows_in_the_same_order(rules: RuleSet, run: RunResult, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stream_snapshot, "STATES_PER_CHUNK", 17)
+    monkeypatch.setattr(stream_snapshot, "_PIECE", 3)
+    changelog = [(household_id.encode(), encode_state(state)) for household_id, state in run.states.items()]
+    for jobs in (1, 3):
+        snapshot_from_records(tmp_path / f"jobs{jobs}.duckdb", rules, PSEUDO, changelog=changelog, alerts=[],
+                              dead_letters=[], jobs=jobs)
+    alone, pooled = _rows_as_stored(tmp_path / "jobs1.duckdb"), _rows_as_stored(tmp_path / "jobs3.duckdb")
+    assert alone["households"] and alone["events"] and alone["indicator_values"]
+    assert pooled == alone
+
+
+def _die(*_args: object) -> None:
+    os._exit(3)  # a pool process killed mid-chunk (out of memory, say)
+
+
+def test_a_pool_process_that_dies_fails_the_snapshot_and_leaves_nothing(rules: RuleSet, run: RunResult,
+                                                                        tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stream_snapshot, "_evaluate", _die)  # the forked processes inherit it
+    changelog = [(household_id.encode(), encode_state(state)) for household_id, state in run.states.items()]
+    with pytest.raises(BrokenProcessPool):
+        snapshot_from_records(tmp_path / "broken.duckdb", rules, PSEUDO, changelog=changelog, alerts=[],
+                              dead_letters=[], jobs=2)
+    assert list(tmp_path.iterdir()) == []
