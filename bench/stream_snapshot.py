@@ -109,7 +109,7 @@ def _snapshot(spec: dict[str, Any]) -> dict[str, Any]:
     settings = Settings.from_env()
     rules = load_rules(settings.rules_path)
     out = Path(spec["out"])
-    jobs = len(os.sched_getaffinity(0))  # what `monitor snapshot` uses by default
+    jobs = spec.get("jobs") or len(os.sched_getaffinity(0))  # (the CPUs: what `monitor snapshot` uses by default)
     started, cpu_started = time.perf_counter(), time.process_time()
     stats = write_stream_snapshot(settings, out, rules, jobs=jobs)
     pool = resource.getrusage(resource.RUSAGE_CHILDREN)  # the pool's processes, reaped when it closed
@@ -127,8 +127,11 @@ def stream_snapshot_child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure_stream_snapshot(env: dict[str, str], base: Path, base_events: Path, households: int, out: Path,
-                            log: Callable[[str], None]) -> dict[str, Any]:
-    """Fill a deployment (`env`: its MONITOR_* settings) with `households` replicas, then time its snapshot."""
+                            log: Callable[[str], None], *, single_process_too: bool = False) -> dict[str, Any]:
+    """Fill a deployment (`env`: its MONITOR_* settings) with `households` replicas, then time its snapshot.
+
+    With `single_process_too`, the same snapshot is then timed again with `--jobs 1`, for the side-by-side.
+    """
     row: dict[str, Any] = {"households": households}
     spec = {"base_households": str(base), "base_events": str(base_events), "households": households}
     prepared = run_child("bench.stream_snapshot", {**spec, "mode": "prepare"}, env=env, rss_limit_bytes=rss_limit(16))
@@ -154,6 +157,11 @@ def measure_stream_snapshot(env: dict[str, str], base: Path, base_events: Path, 
         log(f"  stream snapshot FAILED: {row['error']}")
         return row
     row.update(rep)
+    if single_process_too and rep["jobs"] > 1:
+        alone = run_child("bench.stream_snapshot", {**spec, "mode": "snapshot", "out": str(out / "stream.duckdb"),
+                                                    "jobs": 1}, env=env, rss_limit_bytes=rss_limit(16))
+        row["single_process"] = {"peak_rss_bytes": alone.peak_rss_bytes, **alone.report} if alone.ok else \
+            {"error": alone.killed or alone.stderr_tail[-1500:]}
     pool = f" (each of its {rep['jobs']} pool processes at most {rep['pool_peak_rss_bytes'] / 1e9:.2f} GB, " \
         "pages shared with it by fork included)" if rep["jobs"] > 1 else ""
     log(f"  monitor snapshot (write_stream_snapshot, --jobs {rep['jobs']}) of {rep['households']:,} households, "
@@ -161,6 +169,12 @@ def measure_stream_snapshot(env: dict[str, str], base: Path, base_events: Path, 
         f"{rep['read_s']:.1f} s, decode + portraits + frames {rep['build_s']:.1f} s, final write "
         f"{rep['write_s']:.1f} s; {rep['file_bytes'] / 1024**2:.0f} MiB, peak RSS {child.peak_rss_bytes / 1e9:.2f} "
         f"GB{pool}")
+    alone = row.get("single_process") or {}
+    if alone.get("seconds") is not None:
+        log(f"    the same with --jobs 1: {alone['seconds']:.1f} s (CPU {alone['cpu_s']:.1f} s; decode + portraits + "
+            f"frames {alone['build_s']:.1f} s), peak RSS {alone['peak_rss_bytes'] / 1e9:.2f} GB")
+    elif alone:
+        log(f"    the same with --jobs 1 FAILED: {alone['error'][-800:]}")
     return row
 
 

@@ -20,6 +20,7 @@ them while this process builds the columns of the chunk before: the snapshot is 
 
 from __future__ import annotations
 
+import collections
 import itertools
 import multiprocessing
 import time
@@ -197,11 +198,6 @@ class _Evaluated(msgspec.Struct):
     rows: list[tuple[str, str, str, str]] = msgspec.field(default_factory=list)
     anomalies: list[Anomaly] = msgspec.field(default_factory=list)
 
-    def extend(self, other: _Evaluated) -> None:
-        self.portraits += other.portraits
-        self.rows += other.rows
-        self.anomalies += other.anomalies
-
 
 _PIECE = 1_000  # households per task handed to a pool process
 _job: tuple[RuleSet, int] | None = None  # (rules, as_of) in a pool process
@@ -238,17 +234,19 @@ class _Evaluator:
 
     Forked, so the rules reach the processes as they are (not pickled), and forked at once, before the
     snapshot builder starts its writer thread (a fork copies no thread, and a lock another thread held
-    would stay locked in the child).  The pool works on the next chunk while the caller builds the
-    columns of this one, so at most two chunks are in memory.  A process that dies fails the snapshot
-    (BrokenProcessPool) rather than hanging it.
+    would stay locked in the child).  Pooled, the households go out in pieces of _PIECE, a few per
+    process ahead of the caller, who builds the columns of each piece as it comes back.  A process that
+    dies fails the snapshot (BrokenProcessPool) rather than hanging it.
     """
 
     def __init__(self, rules: RuleSet, as_of: int, jobs: int) -> None:
         self.rules, self.as_of = rules, as_of
         self.pool: ProcessPoolExecutor | None = None
+        self.ahead = 0
         if jobs > 1:
             self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                                             initializer=_set_job, initargs=(rules, as_of))
+            self.ahead = 4 * jobs
             self.pool.submit(int).result()  # with fork, the first submit starts every process
 
     def __enter__(self) -> _Evaluator:
@@ -259,27 +257,21 @@ class _Evaluator:
             self.pool.shutdown(cancel_futures=True)
 
     def in_order(self, chunks: Iterable[Sequence[tuple[str, bytes]]]) -> Iterator[_Evaluated]:
-        """`_Evaluated` of each chunk, in the order of the chunks."""
+        """`_Evaluated` of the chunks' households, in their order (pooled: a piece of a chunk at a time)."""
         if self.pool is None:
             for chunk in chunks:
                 yield _evaluate(chunk, self.rules, self.as_of)
             return
-        pending: list[Future[bytes]] = []
+        # A few pieces per process in flight: the processes never wait for the caller, and the caller
+        # takes each piece's result, in order, as soon as it is there.
+        in_flight: collections.deque[Future[bytes]] = collections.deque()
         for chunk in chunks:
-            submitted = [self.pool.submit(_evaluate_in_pool, chunk[i:i + _PIECE])
-                         for i in range(0, len(chunk), _PIECE)]
-            if pending:
-                yield _joined([piece.result() for piece in pending])
-            pending = submitted
-        if pending:
-            yield _joined([piece.result() for piece in pending])
-
-
-def _joined(parts: list[bytes]) -> _Evaluated:
-    whole = _Evaluated()
-    for part in parts:
-        whole.extend(_evaluated_decoder.decode(part))
-    return whole
+            for start in range(0, len(chunk), _PIECE):
+                in_flight.append(self.pool.submit(_evaluate_in_pool, chunk[start:start + _PIECE]))
+                if len(in_flight) > self.ahead:
+                    yield _evaluated_decoder.decode(in_flight.popleft().result())
+        while in_flight:
+            yield _evaluated_decoder.decode(in_flight.popleft().result())
 
 
 def snapshot_from_stream(settings: Settings, out_path: Path, rules: RuleSet, *, jobs: int = 1) -> int:
