@@ -122,6 +122,7 @@ class InputMerger:
         self.stream: Any = None
         self.lock = asyncio.Lock()
         self._wake: asyncio.TimerHandle | None = None
+        self._woken: asyncio.Future[None] | None = None
 
     async def run(self, stream: Any) -> None:
         """The agent body: take every message, release what may go; nothing ever leaves it."""
@@ -202,7 +203,7 @@ class InputMerger:
 
     def _on_wake(self) -> None:
         self._wake = None
-        asyncio.ensure_future(self.tick())
+        self._woken = asyncio.ensure_future(self.tick())  # (held: the loop keeps only a weak reference)
 
     def _next(self) -> Any:
         heads = [(queue[0][0], queue[0][3], tp) for tp, queue in self.queues.items() if queue]
