@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from monitor.config import PACKAGE_ROOT, Settings
 from monitor.errors import ConfigError, MonitorError
@@ -169,6 +170,20 @@ def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
     return snapshot_from_stream(settings, Path(args.out), _rules(args, settings), jobs=args.jobs)
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line naming it (without the usage block; `-h` has that)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (the affinity mask where the OS has one, as on Linux)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _jobs(text: str) -> int:
     """--jobs: a whole number of processes, at least 1."""
     if not text.isdigit() or int(text) < 1:
@@ -178,7 +193,7 @@ def _jobs(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="monitor", description=__doc__.splitlines()[0])
+    parser = _OneLineErrors(prog="monitor", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="embedded mode on files")
     run.add_argument("--households")
@@ -222,7 +237,7 @@ def _parser() -> argparse.ArgumentParser:
     snap = sub.add_parser("snapshot", help="DuckDB snapshot from the stream's state")
     snap.add_argument("--out", required=True)
     snap.add_argument("--rules")
-    snap.add_argument("--jobs", type=_jobs, default=len(os.sched_getaffinity(0)),
+    snap.add_argument("--jobs", type=_jobs, default=_usable_cpus(),
                       help="processes evaluating the portraits (default: the CPUs this process may use; "
                            "1 beside busy workers)")
     snap.set_defaults(fn=cmd_snapshot)
