@@ -14,7 +14,6 @@ as-of time, build the frames; write the DuckDB file.
 from __future__ import annotations
 
 import json
-import os
 import resource
 import sys
 import time
@@ -102,6 +101,7 @@ def _prepare(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _snapshot(spec: dict[str, Any]) -> dict[str, Any]:
+    from monitor.cli import usable_cpus
     from monitor.config import Settings
     from monitor.pipeline.rules import load_rules
     from monitor.runtime.stream_snapshot import write_stream_snapshot
@@ -109,7 +109,7 @@ def _snapshot(spec: dict[str, Any]) -> dict[str, Any]:
     settings = Settings.from_env()
     rules = load_rules(settings.rules_path)
     out = Path(spec["out"])
-    jobs = spec.get("jobs") or len(os.sched_getaffinity(0))  # (the CPUs: what `monitor snapshot` uses by default)
+    jobs = spec.get("jobs") or usable_cpus()  # what `monitor snapshot` uses by default
     started, cpu_started = time.perf_counter(), time.process_time()
     stats = write_stream_snapshot(settings, out, rules, jobs=jobs)
     pool = resource.getrusage(resource.RUSAGE_CHILDREN)  # the pool's processes, reaped when it closed

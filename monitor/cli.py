@@ -18,7 +18,7 @@ from typing import NoReturn
 from monitor.config import PACKAGE_ROOT, Settings
 from monitor.errors import ConfigError, MonitorError
 
-__all__ = ["main"]
+__all__ = ["main", "usable_cpus"]
 
 FIXTURES = PACKAGE_ROOT / "fixtures"
 
@@ -177,8 +177,11 @@ class _OneLineErrors(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
 
 
-def _usable_cpus() -> int:
-    """The CPUs this process may run on (the affinity mask where the OS has one, as on Linux)."""
+def usable_cpus() -> int:
+    """The CPUs this process may run on (the affinity mask where the OS has one, as on Linux).
+
+    `monitor snapshot --jobs` defaults to it (the benchmark times that default).
+    """
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
@@ -237,7 +240,7 @@ def _parser() -> argparse.ArgumentParser:
     snap = sub.add_parser("snapshot", help="DuckDB snapshot from the stream's state")
     snap.add_argument("--out", required=True)
     snap.add_argument("--rules")
-    snap.add_argument("--jobs", type=_jobs, default=_usable_cpus(),
+    snap.add_argument("--jobs", type=_jobs, default=usable_cpus(),
                       help="processes evaluating the portraits (default: the CPUs this process may use; "
                            "1 beside busy workers)")
     snap.set_defaults(fn=cmd_snapshot)

@@ -15,7 +15,8 @@ chunk of households at a time, not the whole province.
 
 Evaluating the portraits is most of the time (all 67 indicators again, at the as-of time), and each
 household's is independent of the others', so with `jobs` > 1 a pool of forked processes evaluates
-them while this process builds the columns of the chunk before: the snapshot is the same, row for row.
+them, a few pieces of a chunk ahead, while this process builds the columns of each piece that comes
+back: the snapshot is the same, row for row.
 """
 
 from __future__ import annotations
@@ -152,9 +153,10 @@ def snapshot_from_records(out_path: Path, rules: RuleSet, pseudonymiser: Pseudon
                           alerts: Records, dead_letters: Records, jobs: int = 1) -> StreamSnapshot:
     """Write the snapshot from the records of the three topics (read in this order).
 
-    Memory holds at most two chunks of households at a time: the latest state of each household and the
+    Memory holds about one chunk of households at a time: the latest state of each household and the
     de-duplicated alerts wait, encoded, in temporary files, and the snapshot builder turns each chunk
-    into columns as it comes.  `jobs` processes evaluate the portraits (1: this one).
+    (or, with a pool, each piece of one) into columns as it comes.  `jobs` processes evaluate the
+    portraits (1: this one).
     """
     stats = StreamSnapshot()
     started = time.perf_counter()
@@ -188,7 +190,7 @@ def snapshot_from_records(out_path: Path, rules: RuleSet, pseudonymiser: Pseudon
 
 
 class _Evaluated(msgspec.Struct):
-    """What the snapshot takes from a chunk of households: portraits, event rows, anomalies (in order).
+    """What the snapshot takes from some households (a chunk, or a pool's piece): portraits, event rows, anomalies.
 
     A pool process sends it back msgpack-encoded: decoding a portrait that way costs 31 us, unpickling one
     53 us, and this process is the one that also builds the columns.
