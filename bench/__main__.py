@@ -23,6 +23,7 @@ from bench.proc import GB
 from bench.report import machine, render_markdown, targets
 from bench.snapshot import measure_snapshot
 from bench.stages import measure_stages
+from monitor.cli import usable_cpus
 
 NAMES = ("embedded", "stages", "snapshot", "stream", "kafka")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -47,10 +48,18 @@ def run_embedded_cases(plan: Plan, results: dict[str, Any]) -> None:
         out = WORK / f"embedded-{case.households}"
         # Interleaved, so that a noisy neighbour hurts the floor and the engine alike.
         floors = [measure_floor(data.events_file, *VARIANTS[0], out / "floor-status.json", log)]
-        engine = measure_engine(data.registry, data.events_file, data.lines, case.budget_s, out, log, 6 * GB)
-        floors += [measure_floor(data.events_file, p, g, out / "floor-status.json", log) for p, g in VARIANTS[1:]]
+        runs: dict[int, dict[str, Any]] = {}
+        for jobs in case.jobs:
+            if jobs != 1:
+                log(f"  engine with monitor run's default --jobs ({usable_cpus()} processes here):")
+            runs[jobs] = measure_engine(data.registry, data.events_file, data.lines, case.budget_s, out, log, 6 * GB,
+                                        jobs=jobs)
+            if len(floors) == 1:
+                floors += [measure_floor(data.events_file, p, g, out / "floor-status.json", log)
+                           for p, g in VARIANTS[1:]]
         entry = {"households": case.households, "seed": case.seed, "lines": data.lines, "bytes": data.size_bytes,
-                 "budget_s": case.budget_s, "floors": floors, "engine": engine}
+                 "budget_s": case.budget_s, "floors": floors, "engine": runs.get(1), "pooled": runs.get(0)}
+        engine = runs.get(1) or runs[0]
         rate = engine.get("events_per_s") or engine.get("apply_events_per_s")
         what = "whole run" if engine.get("events_per_s") else "apply phase"
         if rate:

@@ -1,9 +1,10 @@
 """Embedded throughput: `run_to_files`, the function `monitor run` calls (run, outputs, snapshot).
 
 Each run is a fresh child interpreter (peak RSS from `wait4`).  The child wraps names that the runtime
-modules imported (the first pass's `validate_event`, `new_state`, `portrait`, `write_outputs`, the
-snapshot builder's `write`) with counters and clocks that cost one Python call each (against ~67
-indicator calls per event), which gives the phase times:
+modules imported (the first pass's `validate_event`, `portrait`, `write_outputs`, the snapshot builder's
+`write`) with counters and clocks that cost one Python call each (against ~67 indicator calls per
+event), and takes the start of the apply phase from `run_to_files`' progress callback, which gives the
+phase times:
 
 - read: the first pass (registry + every event line validated and indexed) and the triage (routing,
   dead letters, duplicates), up to the first household's state;
@@ -12,7 +13,13 @@ indicator calls per event), which gives the phase times:
 - outputs + snapshot: alerts/dead letters/anomalies files (the alerts handed to the snapshot builder
   as they are written), then the DuckDB file written.
 
-With a time budget the child stops once the apply phase has run that long (after a whole household):
+With `jobs` > 1 (`monitor run --jobs`; 0 means its default, every CPU the child may use) the households
+are applied in a pool of forked processes: the counts then come from the run's result, the peak RSS
+from the child alone is that of the process that reads, triages and writes, and `tree_peak_pss_bytes`
+is the memory of the child and its pool together.
+
+With a time budget (one process only) the child stops once the apply phase has run that long (after a
+whole household):
 the read phase and the apply rate are then measured, the rest of the run is not (any total derived
 from them is an extrapolation and labelled so).  A status file lets the parent say how far a child got
 if it had to be killed (RSS safety limit or timeout).
@@ -43,6 +50,7 @@ def embedded_child(spec: dict[str, Any]) -> dict[str, Any]:
     """Run the embedded engine (`run_to_files`, as `monitor run` does) on spec['households'] / spec['events']."""
     import monitor.runtime.embedded as emb
     import monitor.runtime.intake as intake
+    from monitor.cli import usable_cpus
     from monitor.config import Settings
     from monitor.pipeline.rules import load_rules
 
@@ -50,6 +58,8 @@ def embedded_child(spec: dict[str, Any]) -> dict[str, Any]:
     rules = load_rules(settings.rules_path)
     pseudonymiser = settings.pseudonymiser()
     budget = spec.get("budget_s")
+    jobs = int(spec.get("jobs", 1)) or usable_cpus()
+    assert budget is None or jobs == 1, "a budget is checked per household, in the one process"
     status_path = Path(spec["status"])
     status_path.parent.mkdir(parents=True, exist_ok=True)
     marks: dict[str, float] = {}
@@ -58,7 +68,7 @@ def embedded_child(spec: dict[str, Any]) -> dict[str, Any]:
     def status(phase: str) -> None:
         status_path.write_text(json.dumps({"phase": phase, **count, "t": time.perf_counter() - marks["start"]}))
 
-    validate_event, new_state, portrait = intake.validate_event, emb.new_state, emb.portrait
+    validate_event, portrait = intake.validate_event, emb.portrait
     write_outputs, builder_class = emb.write_outputs, emb.SnapshotBuilder
 
     def counted_validate(raw: bytes, **kw: Any) -> Any:
@@ -67,12 +77,14 @@ def embedded_child(spec: dict[str, Any]) -> dict[str, Any]:
             status("read")
         return validate_event(raw, **kw)
 
-    def timed_new_state(record: Any) -> Any:
-        if "apply" not in marks:
+    def progress(stage: str, done: int, _total: int) -> None:
+        if stage == "apply" and "apply" not in marks:  # (0 households done: the read phase is over)
             marks["apply"] = time.perf_counter()
             marks["gc_read"] = clock.seconds
+        if stage == "apply" and jobs > 1:
+            count["households"] = done  # (pooled: the portraits are taken in the pool's processes)
+        if stage == "apply":
             status("apply")
-        return new_state(record)
 
     def counted_portrait(state: Any, as_of: int, rules_: Any) -> Any:
         count["households"] += 1
@@ -97,19 +109,21 @@ def embedded_child(spec: dict[str, Any]) -> dict[str, Any]:
             marks["snapshot_write"] = marks["snapshot"] - started
             return made
 
-    intake.validate_event, emb.new_state, emb.portrait = counted_validate, timed_new_state, counted_portrait
+    intake.validate_event, emb.portrait = counted_validate, counted_portrait
     emb.write_outputs, emb.SnapshotBuilder = timed_outputs, TimedBuilder
-    report: dict[str, Any] = {"complete": False}
+    report: dict[str, Any] = {"complete": False, "jobs": jobs}
     clock = GcClock()
     with clock:
         marks["start"] = time.perf_counter()
         try:
             result = emb.run_to_files(Path(spec["households"]), [Path(spec["events"])], rules, pseudonymiser,
-                                      Path(spec["out"]))
+                                      Path(spec["out"]), progress=progress, jobs=jobs)
         except BudgetSpent:
             result = None
             marks["applied"] = time.perf_counter()
         if result is not None:
+            if jobs > 1:
+                count["households"], count["events"] = result.households, result.events_applied
             report.update(complete=True, events_read=result.events_read, events_applied=result.events_applied,
                           dead_letters=len(result.dead_letters), alerts=sum(result.alert_levels.values()),
                           outputs_s=marks["outputs"] - marks["applied"],
@@ -124,15 +138,17 @@ def embedded_child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure_engine(households: Path, events: Path, lines: int, budget_s: float | None, out: Path,
-                   log: Callable[[str], None], watch_bytes: int) -> dict[str, Any]:
+                   log: Callable[[str], None], watch_bytes: int, jobs: int = 1) -> dict[str, Any]:
     """Run the engine once in a child and print its line; the rates say what they are measured over."""
     status = out / "status.json"
     child = run_child("bench.embedded", {"households": str(households), "events": str(events),
-                                         "out": str(out / "run"), "budget_s": budget_s},
-                      status=status, watch_bytes=watch_bytes)
+                                         "out": str(out / "run"), "budget_s": budget_s, "jobs": jobs},
+                      status=status, watch_bytes=watch_bytes, tree=jobs != 1)
     rep = child.report
     row: dict[str, Any] = {"name": "engine", "budget_s": budget_s, "lines": lines, "wall_s": child.wall_s,
                            "peak_rss_bytes": child.peak_rss_bytes, "killed": child.killed, **rep}
+    if jobs != 1:
+        row["tree_peak_pss_bytes"] = child.tree_peak_pss_bytes
     if child.crossed:
         row["rss_crossed"] = {"bytes": watch_bytes, **child.crossed}
     if not child.ok and not child.killed:
@@ -154,8 +170,10 @@ def measure_engine(households: Path, events: Path, lines: int, budget_s: float |
     row["apply_events_per_s"] = rep["events_in_applied_households"] / rep["apply_s"] if rep["apply_s"] else None
     if rep["complete"]:
         row["events_per_s"] = rep["events_read"] / rep["total_s"]
+        pooled = (f", --jobs {rep['jobs']}: with its pool {child.tree_peak_pss_bytes / 1e9:.2f} GB Pss"
+                  if rep.get("jobs", 1) > 1 else "")
         log(f"  engine (complete run)   {rep['events_read']:>11,} lines {row['events_per_s']:>10,.0f} ev/s  "
-            f"peak RSS {child.peak_rss_bytes / 1e9:5.2f} GB  (read {rep['read_s']:.1f} s, apply "
+            f"peak RSS {child.peak_rss_bytes / 1e9:5.2f} GB{pooled}  (read {rep['read_s']:.1f} s, apply "
             f"{rep['apply_s']:.1f} s, outputs {rep['outputs_s']:.1f} s, snapshot {rep['snapshot_s']:.1f} s, "
             f"GC {rep['gc_s']:.1f} s)")
     else:

@@ -3,7 +3,8 @@
 Quick must stay well under 10 minutes on the 2-core benchmark machine, so its 100k-household engine
 run has its apply phase capped by a time budget (the read phase runs over every line); full runs
 100k households completely and caps the apply phase at 1M households; scale runs the 1M households
-completely (about an hour of scoring: `--size scale --only embedded`), for the 1M targets' verdicts.
+completely (about an hour of scoring: `--size scale --only embedded`), for the 1M targets' verdicts,
+and scale-pooled does the same with `monitor run`'s default `--jobs` (a pool of processes).
 """
 
 from __future__ import annotations
@@ -15,11 +16,16 @@ __all__ = ["SIZES", "TARGETS", "EngineCase", "KafkaPlan", "Plan"]
 
 @dataclass(frozen=True)
 class EngineCase:
-    """One embedded data set: households generated with `seed`, apply phase capped at `budget_s` (None: not)."""
+    """One embedded data set: households generated with `seed`, apply phase capped at `budget_s` (None: not).
+
+    `jobs` are the engine runs on it, one after the other: 1 is one process (the one-core figure), 0 is
+    `monitor run`'s default `--jobs` (every CPU the run may use; only for complete runs, budget_s None).
+    """
 
     households: int
     budget_s: float | None
     seed: int = 1
+    jobs: tuple[int, ...] = (1,)
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class Plan:
 
 SIZES: dict[str, Plan] = {
     "quick": Plan(
-        engine=(EngineCase(10_000, None), EngineCase(100_000, 20.0)),
+        engine=(EngineCase(10_000, None, jobs=(1, 0)), EngineCase(100_000, 20.0)),
         stages_households=5_000,
         snapshot_households=100_000,
         snapshot_base=1_000,
@@ -59,7 +65,7 @@ SIZES: dict[str, Plan] = {
                         latency_wait_s=20.0, e2e_timeout_s=240.0),
     ),
     "full": Plan(
-        engine=(EngineCase(100_000, None), EngineCase(1_000_000, 300.0)),
+        engine=(EngineCase(100_000, None, jobs=(1, 0)), EngineCase(1_000_000, 300.0)),
         stages_households=5_000,
         snapshot_households=1_000_000,
         snapshot_base=1_000,
@@ -78,6 +84,8 @@ SIZES["scale"] = Plan(
     stream_snapshot_single_process_too=False,
     kafka=SIZES["full"].kafka,
 )
+# The complete 1M run again with `monitor run`'s default --jobs (`--size scale-pooled --only embedded`).
+SIZES["scale-pooled"] = Plan(**{**SIZES["scale"].__dict__, "engine": (EngineCase(1_000_000, None, jobs=(0,)),)})
 
 # The issue's targets (issue 5).
 TARGETS = {

@@ -3,7 +3,10 @@
 `run_child` starts `python -m bench.<module> --child SPEC_JSON`, polls /proc/PID/status every 0.1 s
 (VmRSS and VmHWM, so a run can be stopped before it threatens the shared machine), and reaps it with
 `os.wait4`, whose `ru_maxrss` is that one child's peak resident set (KiB on Linux).  The child prints
-its own measurements as one JSON object on the last line of stdout.
+its own measurements as one JSON object on the last line of stdout.  For a child with processes of its own
+(`monitor run --jobs`), `tree=True` also sums the proportional set size (Pss, from /proc/PID/smaps_rollup:
+pages shared by fork counted once, split between their sharers) of the child and its descendants every
+0.5 s, and reports the largest sum seen.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class ChildResult:
     stderr_tail: str = ""
     status_at_kill: dict[str, Any] | None = None
     crossed: dict[str, Any] | None = None  # wall time and child status when RSS first passed `watch_bytes`
+    tree_peak_pss_bytes: int = 0  # with tree=True: the largest Pss summed over the child and its descendants
 
 
 def _status_kib(pid: int, key: str) -> int:
@@ -50,6 +54,31 @@ def _status_kib(pid: int, key: str) -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            with open(f"/proc/{parent}/task/{parent}/children") as handle:
+                children = [int(x) for x in handle.read().split()]
+        except (OSError, ValueError):
+            children = []
+        found += children
+        todo += children
+    return found
+
+
+def _tree_pss_kib(pid: int) -> int:
+    total = 0
+    for member in (pid, *_descendants(pid)):
+        try:
+            with open(f"/proc/{member}/smaps_rollup") as handle:
+                total += next((int(line.split()[1]) for line in handle if line.startswith("Pss:")), 0)
+        except (OSError, ValueError):
+            pass
+    return total
 
 
 def rss_limit(default_gb: float = 12) -> int:
@@ -71,7 +100,7 @@ def _read_status(path: Path | None) -> dict[str, Any] | None:
 
 def run_child(module: str, spec: dict[str, Any], *, rss_limit_bytes: int | None = None,
               timeout_s: float | None = None, env: dict[str, str] | None = None,
-              status: Path | None = None, watch_bytes: int | None = None) -> ChildResult:
+              status: Path | None = None, watch_bytes: int | None = None, tree: bool = False) -> ChildResult:
     """Run `python -m module --child SPEC` and measure it; killed past `rss_limit_bytes` or `timeout_s`.
 
     `status` is a JSON file the child rewrites as it goes (read when RSS first passes `watch_bytes`
@@ -94,7 +123,7 @@ def run_child(module: str, spec: dict[str, Any], *, rss_limit_bytes: int | None 
     killed: str | None = None
     crossed: dict[str, Any] | None = None
     status_at_kill: dict[str, Any] | None = None
-    seen_peak_kib = 0
+    seen_peak_kib = tree_peak_kib = polls = 0
     # Reap this one child ourselves (never Popen.poll, which would reap it first): wait4 gives its own
     # rusage, not the maximum over all children.
     while True:
@@ -103,6 +132,9 @@ def run_child(module: str, spec: dict[str, Any], *, rss_limit_bytes: int | None 
             break
         rss_kib = _status_kib(proc.pid, "VmRSS:")
         seen_peak_kib = max(seen_peak_kib, rss_kib, _status_kib(proc.pid, "VmHWM:"))
+        polls += 1
+        if tree and polls % 5 == 0:
+            tree_peak_kib = max(tree_peak_kib, _tree_pss_kib(proc.pid))
         if crossed is None and watch_bytes is not None and rss_kib * 1024 > watch_bytes:
             crossed = {"wall_s": time.perf_counter() - started, "status": _read_status(status)}
         if not killed and rss_kib * 1024 > rss_limit_bytes:
@@ -129,7 +161,7 @@ def run_child(module: str, spec: dict[str, Any], *, rss_limit_bytes: int | None 
     peak = max(peak_kib, seen_peak_kib) * 1024
     return ChildResult(ok=returncode == 0 and not killed and bool(report), returncode=returncode, wall_s=wall_s,
                        peak_rss_bytes=peak, report=report, killed=killed, stderr_tail=stderr[-2000:],
-                       status_at_kill=status_at_kill, crossed=crossed)
+                       status_at_kill=status_at_kill, crossed=crossed, tree_peak_pss_bytes=tree_peak_kib * 1024)
 
 
 def emit(report: dict[str, Any]) -> None:

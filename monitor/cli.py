@@ -73,7 +73,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                        completed=done, total=total or None)
 
         result = run_to_files(households, events, rules, settings.pseudonymiser(), out, as_of=as_of,
-                              progress=progress)
+                              progress=progress, jobs=args.jobs)
     print_summary(result, out, time.perf_counter() - started, settings.key_is_development)
     return 0
 
@@ -180,7 +180,7 @@ class _OneLineErrors(argparse.ArgumentParser):
 def usable_cpus() -> int:
     """The CPUs this process may run on (the affinity mask where the OS has one, as on Linux).
 
-    `monitor snapshot --jobs` defaults to it (the benchmark times that default).
+    `monitor run --jobs` and `monitor snapshot --jobs` default to it (the benchmark times that default).
     """
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
@@ -205,6 +205,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="out")
     run.add_argument("--as-of", dest="as_of", help="evaluate profiles as of this time (default: latest event)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--jobs", type=_jobs, default=usable_cpus(),
+                     help="processes applying the households (default: the CPUs this process may use); "
+                          "the outputs are the same for any number")
     run.set_defaults(fn=cmd_run)
     check = sub.add_parser("check", help="validate rules.yaml and the catalogue")
     check.add_argument("--rules")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
+import msgspec
 import polars as pl
 
 from monitor.model import Event
@@ -24,12 +25,13 @@ from monitor.payloads import HouseholdRecord
 from monitor.pipeline.alerts import Alert
 from monitor.pipeline.anomalies import Anomaly
 from monitor.pipeline.portrait import Portrait, portrait
-from monitor.pipeline.profile import HouseholdState, Status, apply_event, new_state
+from monitor.pipeline.profile import HouseholdState, Status, apply_event, decode_state, encode_state, new_state
 from monitor.pipeline.rules import RuleSet
 from monitor.pipeline.validate import decode_household, validate_event
 from monitor.privacy import Pseudonymiser
 from monitor.records import alert_record, encode_line, utc_now_text
 from monitor.runtime.intake import REGISTRY_FILE, Intake, LineReader, read_inputs, triage
+from monitor.runtime.pieces import PiecePool
 from monitor.runtime.snapshot import SnapshotBuilder
 from monitor.runtime.spool import AlertSpool, output_order
 
@@ -87,20 +89,24 @@ class RunResult:
 def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, pseudonymiser: Pseudonymiser,
                  *, as_of: dt.datetime | None = None, now: dt.datetime | None = None,
                  progress: Progress | None = None, keep_states: bool = False,
-                 sink: HouseholdSink | None = None) -> RunResult:
+                 sink: HouseholdSink | None = None, jobs: int = 1) -> RunResult:
     """Run the whole pipeline on files.  `now` bounds future timestamps (default: the wall clock).
 
     Two passes: `read_inputs` validates and indexes every line; then each household's events are
-    decoded again from their byte locations and applied, household by household in id order.  With a
-    `sink`, each batch of portraits and event-index rows is handed to it and not kept in the result, so
-    memory holds the index and the encoded alerts, not a million profiles.
+    decoded again from their byte locations and applied, household by household in id order, in
+    pieces of `_PIECE` households: here, or with `jobs` > 1 in a pool of forked processes (the result
+    is the same, row for row).  With a `sink`, each batch of portraits and event-index rows is handed
+    to it and not kept in the result, so memory holds the index and the encoded alerts, not a million
+    profiles.
     """
     result = RunResult(spool=AlertSpool() if sink else None)
     now = now or dt.datetime.now(dt.UTC)
-    intake = read_inputs(households, event_files, pseudonymiser, now=now, received_at=utc_now_text(),
-                         progress=(lambda read: progress("read", read, 0)) if progress else None)
-    result.events_read, result.anomalies = intake.events_read, intake.anomalies
     with ExitStack() as stack:
+        # The pool first, while this process is small and has started no thread of its own (polars has not run).
+        applier = stack.enter_context(_Applier(rules, pseudonymiser, now, jobs=jobs, keep_states=keep_states))
+        intake = read_inputs(households, event_files, pseudonymiser, now=now, received_at=utc_now_text(),
+                             progress=(lambda read: progress("read", read, 0)) if progress else None)
+        result.events_read, result.anomalies = intake.events_read, intake.anomalies
         lines = LineReader(stack, intake.files)
         to_apply = triage(intake, lines)
         result.duplicates = intake.duplicates
@@ -108,19 +114,22 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
         result.as_of = int(as_of.timestamp()) if as_of else int(cast(int, latest))
         keep = sink or _KeepAll(result)
         order = sorted(intake.records)
-        counts = dict(to_apply.group_by("household").len().iter_rows())
-        start = 0
-        for first in range(0, len(order), _BATCH_HOUSEHOLDS):
-            batch = order[first:first + _BATCH_HOUSEHOLDS]
-            rows = sum(counts.get(hid, 0) for hid in batch)
-            window = to_apply.slice(start, rows)
-            start += rows
-            portraits, event_rows = _apply_batch(batch, window, counts, intake, lines, rules, pseudonymiser, now,
-                                                 result, keep_states)
-            keep.add_households(portraits)
-            keep.add_events(event_rows)
+        if progress:
+            progress("apply", 0, len(order))
+        batch = _Applied()
+        for done in applier.in_order(_pieces(order, to_apply, intake, lines), result.as_of):
+            _count(done, result)
+            batch.portraits += done.portraits
+            batch.rows += done.rows
+            if len(batch.portraits) >= _BATCH_HOUSEHOLDS:
+                keep.add_households(batch.portraits)
+                keep.add_events(batch.rows)
+                batch = _Applied()
             if progress:
-                progress("apply", first + len(batch), len(order))
+                progress("apply", result.households, len(order))
+        if batch.portraits:
+            keep.add_households(batch.portraits)
+            keep.add_events(batch.rows)
     result.dead_letters = intake.dead_letters
     result.alerts.sort(key=output_order)
     result.dead_letters.sort(key=lambda d: (d["source"]["file"] != households.name, d["source"]["file"],
@@ -128,54 +137,127 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
     return result
 
 
-def _apply_batch(batch: Sequence[str], window: pl.DataFrame, counts: dict[str, int], intake: Intake,
-                 lines: LineReader, rules: RuleSet, pseudonymiser: Pseudonymiser,
-                 now: dt.datetime, result: RunResult, keep_states: bool,
-                 ) -> tuple[list[Portrait], list[tuple[str, str, str, str]]]:
-    """Decode and apply the events of a batch of households (`window` holds their index rows, in order)."""
-    files, offsets, lengths, routed = (window[c].to_list() for c in ("file", "offset", "length", "routed"))
-    portraits: list[Portrait] = []
-    event_rows: list[tuple[str, str, str, str]] = []
+# One household as a piece carries it: (household_id, its registry record's line, whether that line is in
+# the registry (else a ps_household_register event), [(event line, whether the event was routed to it)]).
+_Household = tuple[str, bytes, bool, list[tuple[bytes, bool]]]
+_PIECE = 1_000  # households per piece of work (here or in a pool process)
+
+
+class _Applied(msgspec.Struct):
+    """What applying some households made; a pool process sends it back msgpack-encoded."""
+
+    portraits: list[Portrait] = msgspec.field(default_factory=list)
+    rows: list[tuple[str, str, str, str]] = msgspec.field(default_factory=list)  # applied events, for the index
+    alerts: list[Alert] = msgspec.field(default_factory=list)
+    anomalies: list[Anomaly] = msgspec.field(default_factory=list)
+    fired: list[str] = msgspec.field(default_factory=list)  # indicators that had a reading after some event
+    states: list[tuple[str, bytes]] = msgspec.field(default_factory=list)  # (encoded) only with keep_states
+
+
+_applied_encoder = msgspec.msgpack.Encoder()
+_applied_decoder = msgspec.msgpack.Decoder(_Applied)
+
+
+def _pieces(order: Sequence[str], to_apply: pl.DataFrame, intake: Intake,
+            lines: LineReader) -> Iterator[list[_Household]]:
+    """The households in `order`, each with its lines read back, _PIECE at a time.
+
+    `to_apply` holds the index rows of the events to apply, sorted by household in the same order.
+    """
+    counts = dict(to_apply.group_by("household").len().iter_rows())
+    files, offsets, lengths, routed = (to_apply[c].to_list() for c in ("file", "offset", "length", "routed"))
     row = 0
-    for household_id in batch:
-        state = new_state(_record(intake, lines, household_id, now))
+    for first in range(0, len(order), _PIECE):
+        piece: list[_Household] = []
+        for household_id in order[first:first + _PIECE]:
+            file, offset, length = intake.records[household_id]
+            count = counts.get(household_id, 0)
+            events = [(lines.line(files[i], offsets[i], lengths[i]), routed[i]) for i in range(row, row + count)]
+            row += count
+            piece.append((household_id, lines.line(file, offset, length), file == REGISTRY_FILE, events))
+        yield piece
+
+
+def _apply_households(piece: Sequence[_Household], rules: RuleSet, pseudonymiser: Pseudonymiser,
+                      now: dt.datetime, as_of: int, *, keep_states: bool) -> _Applied:
+    """Decode and apply each household's events in event-time order, and take its portrait at `as_of`."""
+    done = _Applied()
+    fired: set[str] = set()
+    for household_id, record_line, from_registry, event_lines in piece:
+        state = new_state(_record(record_line, from_registry, now))
         events = []
-        count = counts.get(household_id, 0)
-        for i in range(row, row + count):
-            _, event = validate_event(lines.line(files[i], offsets[i], lengths[i]), now=now)
+        for raw, routed in event_lines:
+            _, event = validate_event(raw, now=now)
             assert event is not None  # it was valid in the first pass, with the same `now`
-            events.append(_routed(event, household_id) if routed[i] else event)
-        row += count
+            events.append(_routed(event, household_id) if routed else event)
         for event in sorted(events, key=lambda e: e.key):
             applied = apply_event(state, event, rules, pseudonymiser)
             state = applied.state
             if applied.status is Status.APPLIED:
-                result.events_applied += 1
-                for alert in applied.new_alerts:
-                    result.alert_levels[alert.level] += 1
-                    result.alert_families[alert.trigger_family] += 1
-                    if result.spool is not None:
-                        result.spool.add(alert)
-                    else:
-                        result.alerts.append(alert)
-                result.anomalies.extend(applied.new_anomalies)
-                result.indicators_fired.update(state.scores.readings)
-                event_rows.append((event.event_id, household_id, event.category, event.occurred_at))
-        made = portrait(state, result.as_of, rules)
-        portraits.append(made)
-        result.households += 1
-        result.levels[made.level] += 1
+                done.alerts += applied.new_alerts
+                done.anomalies += applied.new_anomalies
+                fired.update(state.scores.readings)
+                done.rows.append((event.event_id, household_id, event.category, event.occurred_at))
+        done.portraits.append(portrait(state, as_of, rules))
         if keep_states:
-            result.states[household_id] = state
-    return portraits, event_rows
+            done.states.append((household_id, encode_state(state)))
+    done.fired = sorted(fired)
+    return done
 
 
-def _record(intake: Intake, lines: LineReader, household_id: str,
-            now: dt.datetime) -> HouseholdRecord:
+def _count(done: _Applied, result: RunResult) -> None:
+    """Take into the result what a piece made, besides the portraits and event rows (the sink's)."""
+    result.events_applied += len(done.rows)
+    for alert in done.alerts:
+        result.alert_levels[alert.level] += 1
+        result.alert_families[alert.trigger_family] += 1
+        if result.spool is not None:
+            result.spool.add(alert)
+        else:
+            result.alerts.append(alert)
+    result.anomalies += done.anomalies
+    result.indicators_fired.update(done.fired)
+    result.households += len(done.portraits)
+    result.levels.update(p.level for p in done.portraits)
+    for household_id, encoded in done.states:
+        result.states[household_id] = decode_state(encoded)
+
+
+class _Applier:
+    """Pieces of households → `_Applied`, in order: in this process, or in a `PiecePool` of `jobs` processes."""
+
+    def __init__(self, rules: RuleSet, pseudonymiser: Pseudonymiser, now: dt.datetime, *, jobs: int,
+                 keep_states: bool) -> None:
+        self.rules, self.pseudonymiser, self.now, self.keep_states = rules, pseudonymiser, now, keep_states
+        self.pool = PiecePool(self._apply_encoded, jobs) if jobs > 1 else None
+
+    def __enter__(self) -> _Applier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.__exit__(*exc)
+
+    def _apply(self, piece: Sequence[_Household], as_of: int) -> _Applied:
+        return _apply_households(piece, self.rules, self.pseudonymiser, self.now, as_of, keep_states=self.keep_states)
+
+    def _apply_encoded(self, job: tuple[int, Sequence[_Household]]) -> bytes:
+        as_of, piece = job
+        return _applied_encoder.encode(self._apply(piece, as_of))
+
+    def in_order(self, pieces: Iterable[Sequence[_Household]], as_of: int) -> Iterator[_Applied]:
+        """What each piece made, in the order of the pieces."""
+        if self.pool is None:
+            for piece in pieces:
+                yield self._apply(piece, as_of)
+            return
+        for encoded in self.pool.in_order((as_of, piece) for piece in pieces):
+            yield _applied_decoder.decode(encoded)
+
+
+def _record(raw: bytes, from_registry: bool, now: dt.datetime) -> HouseholdRecord:
     """A household's registry record, decoded again from its line (the registry or an event)."""
-    file, offset, length = intake.records[household_id]
-    raw = lines.line(file, offset, length)
-    if file == REGISTRY_FILE:
+    if from_registry:
         return decode_household(raw)
     _, event = validate_event(raw, now=now)
     assert event is not None and isinstance(event.payload, HouseholdRecord)
@@ -202,8 +284,8 @@ def _routed(event: Event, household_id: str) -> Event:
 
 def run_to_files(households: Path, event_files: Sequence[Path], rules: RuleSet, pseudonymiser: Pseudonymiser,
                  out: Path, *, as_of: dt.datetime | None = None, now: dt.datetime | None = None,
-                 progress: Progress | None = None) -> RunResult:
-    """`monitor run`: the run, its JSONL outputs and the analyst snapshot, in `out`.
+                 progress: Progress | None = None, jobs: int = 1) -> RunResult:
+    """`monitor run`: the run, its JSONL outputs and the analyst snapshot, in `out` (`jobs`: see run_embedded).
 
     The profiles go into the snapshot's columnar builder batch by batch as they are made, so the run
     never holds every household's profile as Python objects.
@@ -212,7 +294,7 @@ def run_to_files(households: Path, event_files: Sequence[Path], rules: RuleSet, 
     # Built next to its final place, so the rename is free; a run that fails leaves no half-built file.
     with SnapshotBuilder(pseudonymiser, workdir=out) as builder:
         result = run_embedded(households, event_files, rules, pseudonymiser, as_of=as_of, now=now,
-                              progress=progress, sink=builder)
+                              progress=progress, sink=builder, jobs=jobs)
         write_outputs(result, out, on_alerts=builder.add_alerts)
         builder.write(out / "monitor.duckdb", rules_version=rules.version,
                       weights={i: s.weight for i, s in rules.indicators.items()}, dead_letters=result.dead_letters,

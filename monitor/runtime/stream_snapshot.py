@@ -21,12 +21,9 @@ back: the snapshot is the same, row for row.
 
 from __future__ import annotations
 
-import collections
 import itertools
-import multiprocessing
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +35,7 @@ from monitor.pipeline.alerts import Alert
 from monitor.pipeline.anomalies import Anomaly
 from monitor.pipeline.portrait import Portrait, portrait
 from monitor.pipeline.profile import HouseholdState, decode_state
+from monitor.runtime.pieces import PiecePool
 from monitor.runtime.snapshot import CHUNK, SnapshotBuilder
 from monitor.runtime.spool import AlertSpool, StateSpool
 from monitor.runtime.topics import bootstrap_servers, topics_for
@@ -201,8 +199,7 @@ class _Evaluated(msgspec.Struct):
     anomalies: list[Anomaly] = msgspec.field(default_factory=list)
 
 
-_PIECE = 1_000  # households per task handed to a pool process
-_job: tuple[RuleSet, int] | None = None  # (rules, as_of) in a pool process
+_PIECE = 1_000  # households per piece handed to a pool process
 
 
 def _evaluate(chunk: Sequence[tuple[str, bytes]], rules: RuleSet, as_of: int) -> _Evaluated:
@@ -217,46 +214,29 @@ def _evaluate(chunk: Sequence[tuple[str, bytes]], rules: RuleSet, as_of: int) ->
     return done
 
 
-def _set_job(rules: RuleSet, as_of: int) -> None:
-    global _job  # noqa: PLW0603 - a pool process's one job, set once when it starts
-    _job = (rules, as_of)
-
-
-def _evaluate_in_pool(chunk: Sequence[tuple[str, bytes]]) -> bytes:
-    assert _job is not None
-    return _evaluated_encoder.encode(_evaluate(chunk, *_job))
-
-
 _evaluated_encoder = msgspec.msgpack.Encoder()
 _evaluated_decoder = msgspec.msgpack.Decoder(_Evaluated)
 
 
 class _Evaluator:
-    """Chunks of encoded states → `_Evaluated`, in order: here, or in a pool of forked processes.
+    """Chunks of encoded states → `_Evaluated`, in order: here, or in pieces of _PIECE in a `PiecePool`.
 
-    Forked, so the rules reach the processes as they are (not pickled), and forked at once, before the
-    snapshot builder starts its writer thread (a fork copies no thread, and a lock another thread held
-    would stay locked in the child).  Pooled, the households go out in pieces of _PIECE, a few per
-    process ahead of the caller, who builds the columns of each piece as it comes back.  A process that
-    dies fails the snapshot (BrokenProcessPool) rather than hanging it.
+    Made before the snapshot builder starts its writer thread (the pool forks when it is made).
     """
 
     def __init__(self, rules: RuleSet, as_of: int, jobs: int) -> None:
         self.rules, self.as_of = rules, as_of
-        self.pool: ProcessPoolExecutor | None = None
-        self.ahead = 0
-        if jobs > 1:
-            self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
-                                            initializer=_set_job, initargs=(rules, as_of))
-            self.ahead = 4 * jobs
-            self.pool.submit(int).result()  # with fork, the first submit starts every process
+        self.pool = PiecePool(self._evaluate_encoded, jobs) if jobs > 1 else None
 
     def __enter__(self) -> _Evaluator:
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
+            self.pool.__exit__(*exc)
+
+    def _evaluate_encoded(self, piece: Sequence[tuple[str, bytes]]) -> bytes:
+        return _evaluated_encoder.encode(_evaluate(piece, self.rules, self.as_of))
 
     def in_order(self, chunks: Iterable[Sequence[tuple[str, bytes]]]) -> Iterator[_Evaluated]:
         """`_Evaluated` of the chunks' households, in their order (pooled: a piece of a chunk at a time)."""
@@ -264,16 +244,9 @@ class _Evaluator:
             for chunk in chunks:
                 yield _evaluate(chunk, self.rules, self.as_of)
             return
-        # A few pieces per process in flight: the processes never wait for the caller, and the caller
-        # takes each piece's result, in order, as soon as it is there.
-        in_flight: collections.deque[Future[bytes]] = collections.deque()
-        for chunk in chunks:
-            for start in range(0, len(chunk), _PIECE):
-                in_flight.append(self.pool.submit(_evaluate_in_pool, chunk[start:start + _PIECE]))
-                if len(in_flight) > self.ahead:
-                    yield _evaluated_decoder.decode(in_flight.popleft().result())
-        while in_flight:
-            yield _evaluated_decoder.decode(in_flight.popleft().result())
+        pieces = (chunk[start:start + _PIECE] for chunk in chunks for start in range(0, len(chunk), _PIECE))
+        for encoded in self.pool.in_order(pieces):
+            yield _evaluated_decoder.decode(encoded)
 
 
 def snapshot_from_stream(settings: Settings, out_path: Path, rules: RuleSet, *, jobs: int = 1) -> int:

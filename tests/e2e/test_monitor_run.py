@@ -147,7 +147,8 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
     proc = monitor("run", "--rules", str(bad_rules), "--out", str(tmp_path))
     assert proc.returncode == 2 and "rules.yaml" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     for args, named in ((("fixtures", "--households", "many", "--out", str(tmp_path)), "--households"),
-                        (("snapshot", "--out", str(tmp_path / "s.duckdb"), "--jobs", "0"), "--jobs")):
+                        (("snapshot", "--out", str(tmp_path / "s.duckdb"), "--jobs", "0"), "--jobs"),
+                        (("run", "--out", str(tmp_path), "--jobs", "two"), "--jobs")):
         proc = monitor(*args)
         assert proc.returncode == 2 and named in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, args
 
