@@ -165,11 +165,17 @@ def _pieces(order: Sequence[str], to_apply: pl.DataFrame, intake: Intake,
     `to_apply` holds the index rows of the events to apply, sorted by household in the same order.
     """
     counts = dict(to_apply.group_by("household").len().iter_rows())
-    files, offsets, lengths, routed = (to_apply[c].to_list() for c in ("file", "offset", "length", "routed"))
-    row = 0
+    start = 0
     for first in range(0, len(order), _PIECE):
+        households = order[first:first + _PIECE]
+        rows = sum(counts.get(household_id, 0) for household_id in households)
+        # Python lists of one piece's rows at a time: of all ten million rows, they would take gigabytes.
+        window = to_apply.slice(start, rows)
+        start += rows
+        files, offsets, lengths, routed = (window[c].to_list() for c in ("file", "offset", "length", "routed"))
         piece: list[_Household] = []
-        for household_id in order[first:first + _PIECE]:
+        row = 0
+        for household_id in households:
             file, offset, length = intake.records[household_id]
             count = counts.get(household_id, 0)
             events = [(lines.line(files[i], offsets[i], lengths[i]), routed[i]) for i in range(row, row + count)]
