@@ -9,7 +9,7 @@ phase times:
 - read: the first pass (registry + every event line validated and indexed) and the triage (routing,
   dead letters, duplicates), up to the first household's state;
 - apply: every household's events decoded again and applied in event-time order, its portrait taken
-  and handed to the snapshot builder in batches;
+  and handed to the snapshot builder a piece (1,000 households) at a time;
 - outputs + snapshot: alerts/dead letters/anomalies files (the alerts handed to the snapshot builder
   as they are written), then the DuckDB file written.
 

@@ -38,17 +38,16 @@ from monitor.runtime.spool import AlertSpool, output_order
 __all__ = ["HouseholdSink", "RunResult", "run_embedded", "run_to_files", "write_outputs"]
 
 Progress = Callable[[str, int, int], None]
-_BATCH_HOUSEHOLDS = 20_000  # households applied between two hand-overs to the sink
 
 
 class HouseholdSink(Protocol):
     """Where the applied households go: the analyst snapshot's builder, or the result itself."""
 
     def add_households(self, portraits: Sequence[Portrait]) -> None:
-        """Take the profiles of a batch of households."""
+        """Take the profiles of some households."""
 
     def add_events(self, rows: Sequence[tuple[str, str, str, str]]) -> None:
-        """Take (event_id, household_id, category, occurred_at) for the events applied in the batch."""
+        """Take (event_id, household_id, category, occurred_at) of the events applied to those households."""
 
 
 @dataclass
@@ -95,7 +94,7 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
     Two passes: `read_inputs` validates and indexes every line; then each household's events are
     decoded again from their byte locations and applied, household by household in id order, in
     pieces of `_PIECE` households: here, or with `jobs` > 1 in a pool of forked processes (the result
-    is the same, row for row).  With a `sink`, each batch of portraits and event-index rows is handed
+    is the same, row for row).  With a `sink`, each piece's portraits and event-index rows are handed
     to it and not kept in the result, so memory holds the index and the encoded alerts, not a million
     profiles.
     """
@@ -116,20 +115,15 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
         order = sorted(intake.records)
         if progress:
             progress("apply", 0, len(order))
-        batch = _Applied()
         for done in applier.in_order(_pieces(order, to_apply, intake, lines), result.as_of):
             _count(done, result)
-            batch.portraits += done.portraits
-            batch.rows += done.rows
-            if len(batch.portraits) >= _BATCH_HOUSEHOLDS:
-                keep.add_households(batch.portraits)
-                keep.add_events(batch.rows)
-                batch = _Applied()
+            # Handed over at once, so that the piece's objects die young: kept alive in batches of 20,000
+            # households, every full collection of the garbage collector walked them (a one-process run of
+            # 10,000 households took 47 s that way, 37 s this way).
+            keep.add_households(done.portraits)
+            keep.add_events(done.rows)
             if progress:
                 progress("apply", result.households, len(order))
-        if batch.portraits:
-            keep.add_households(batch.portraits)
-            keep.add_events(batch.rows)
     result.dead_letters = intake.dead_letters
     result.alerts.sort(key=output_order)
     result.dead_letters.sort(key=lambda d: (d["source"]["file"] != households.name, d["source"]["file"],
@@ -293,7 +287,7 @@ def run_to_files(households: Path, event_files: Sequence[Path], rules: RuleSet, 
                  progress: Progress | None = None, jobs: int = 1) -> RunResult:
     """`monitor run`: the run, its JSONL outputs and the analyst snapshot, in `out` (`jobs`: see run_embedded).
 
-    The profiles go into the snapshot's columnar builder batch by batch as they are made, so the run
+    The profiles go into the snapshot's columnar builder piece by piece as they are made, so the run
     never holds every household's profile as Python objects.
     """
     out.mkdir(parents=True, exist_ok=True)

@@ -199,7 +199,7 @@ class _Evaluated(msgspec.Struct):
     anomalies: list[Anomaly] = msgspec.field(default_factory=list)
 
 
-_PIECE = 1_000  # households per piece handed to a pool process
+_PIECE = 1_000  # households per piece (handed to a pool process, or evaluated here)
 
 
 def _evaluate(chunk: Sequence[tuple[str, bytes]], rules: RuleSet, as_of: int) -> _Evaluated:
@@ -219,7 +219,7 @@ _evaluated_decoder = msgspec.msgpack.Decoder(_Evaluated)
 
 
 class _Evaluator:
-    """Chunks of encoded states → `_Evaluated`, in order: here, or in pieces of _PIECE in a `PiecePool`.
+    """Chunks of encoded states → `_Evaluated`, in order, in pieces of _PIECE: here, or in a `PiecePool`.
 
     Made before the snapshot builder starts its writer thread (the pool forks when it is made).
     """
@@ -239,12 +239,16 @@ class _Evaluator:
         return _evaluated_encoder.encode(_evaluate(piece, self.rules, self.as_of))
 
     def in_order(self, chunks: Iterable[Sequence[tuple[str, bytes]]]) -> Iterator[_Evaluated]:
-        """`_Evaluated` of the chunks' households, in their order (pooled: a piece of a chunk at a time)."""
-        if self.pool is None:
-            for chunk in chunks:
-                yield _evaluate(chunk, self.rules, self.as_of)
-            return
+        """`_Evaluated` of the chunks' households, in their order, a piece of a chunk at a time.
+
+        (In pieces here too: what a piece makes dies young, where a chunk's made every full collection of
+        the garbage collector walk it.)
+        """
         pieces = (chunk[start:start + _PIECE] for chunk in chunks for start in range(0, len(chunk), _PIECE))
+        if self.pool is None:
+            for piece in pieces:
+                yield _evaluate(piece, self.rules, self.as_of)
+            return
         for encoded in self.pool.in_order(pieces):
             yield _evaluated_decoder.decode(encoded)
 

@@ -34,8 +34,7 @@ def _run(rules: RuleSet, jobs: int) -> RunResult:
 
 
 def test_a_pool_of_processes_gives_the_single_process_run(rules: RuleSet, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedded, "_PIECE", 7)  # many pieces, and pieces that straddle the hand-over batches
-    monkeypatch.setattr(embedded, "_BATCH_HOUSEHOLDS", 30)
+    monkeypatch.setattr(embedded, "_PIECE", 7)  # many pieces
     alone, pooled = _run(rules, 1), _run(rules, 3)
     assert alone.households == 300 and len(alone.alerts) > 100 and alone.anomalies and alone.dead_letters
     assert pooled.portraits == alone.portraits

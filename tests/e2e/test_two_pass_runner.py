@@ -47,9 +47,9 @@ def _run(rules: RuleSet, *files: Path) -> embedded.RunResult:
     return run_embedded(FIXTURES / "households.jsonl", list(files), rules, PSEUDO, now=NOW)
 
 
-def test_batch_size_does_not_change_anything(rules: RuleSet, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_piece_size_does_not_change_anything(rules: RuleSet, monkeypatch: pytest.MonkeyPatch) -> None:
     whole = _run(rules, FIXTURES / "events.jsonl")
-    monkeypatch.setattr(embedded, "_BATCH_HOUSEHOLDS", 7)
+    monkeypatch.setattr(embedded, "_PIECE", 7)
     batched = _run(rules, FIXTURES / "events.jsonl")
     assert whole.households == batched.households == len(whole.portraits) == 300
     assert batched.portraits == whole.portraits
@@ -93,7 +93,7 @@ def test_a_person_only_event_reaches_the_household_of_its_person(rules: RuleSet,
 
 def test_the_streamed_snapshot_equals_the_one_shot_snapshot(rules: RuleSet, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedded, "_BATCH_HOUSEHOLDS", 11)
+    monkeypatch.setattr(embedded, "_PIECE", 11)
     streamed = run_to_files(FIXTURES / "households.jsonl", [FIXTURES / "events.jsonl"], rules, PSEUDO,
                             tmp_path / "streamed", now=NOW)
     whole = _run(rules, FIXTURES / "events.jsonl")
