@@ -109,7 +109,9 @@ def embedded_child(spec: dict[str, Any]) -> dict[str, Any]:
             marks["snapshot_write"] = marks["snapshot"] - started
             return made
 
-    intake.validate_event, emb.portrait = counted_validate, counted_portrait
+    intake.validate_event = counted_validate
+    if jobs == 1:  # (pooled, the portraits are taken in the pool's processes, which count for themselves only)
+        emb.portrait = counted_portrait
     emb.write_outputs, emb.SnapshotBuilder = timed_outputs, TimedBuilder
     report: dict[str, Any] = {"complete": False, "jobs": jobs}
     clock = GcClock()
