@@ -232,7 +232,9 @@ def render_markdown(results: dict[str, Any]) -> str:
             lines.append(f"| engine, `--jobs {pooled.get('jobs')}` | - | - | - | failed or stopped: "
                          f"{pooled.get('killed') or pooled.get('error', '')[-200:]} |")
         if case.get("ratios"):
-            what = "whole run" if engine.get("complete") else "apply phase"
+            ran = engine or case.get("pooled") or {}  # (the ratios are of the pooled run when it ran alone)
+            what = "whole run" if ran.get("complete") else "apply phase"
+            what += f", --jobs {ran['jobs']}" if ran.get("jobs", 1) > 1 else ""
             lines.append("")
             lines.append(f"Engine ({what}) / floor: " + "; ".join(f"{k}: **{v:.4f}** (1/{1 / v:,.0f})"
                                                                    for k, v in case["ratios"].items()))
