@@ -78,13 +78,14 @@ def embedded_child(spec: dict[str, Any]) -> dict[str, Any]:
         return validate_event(raw, **kw)
 
     def progress(stage: str, done: int, _total: int) -> None:
-        if stage == "apply" and "apply" not in marks:  # (0 households done: the read phase is over)
+        if stage != "apply":
+            return
+        if "apply" not in marks:  # (0 households done: the read phase is over)
             marks["apply"] = time.perf_counter()
             marks["gc_read"] = clock.seconds
-        if stage == "apply" and jobs > 1:
+        if jobs > 1:
             count["households"] = done  # (pooled: the portraits are taken in the pool's processes)
-        if stage == "apply":
-            status("apply")
+        status("apply")
 
     def counted_portrait(state: Any, as_of: int, rules_: Any) -> Any:
         count["households"] += 1

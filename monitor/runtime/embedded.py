@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -102,7 +103,8 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
     now = now or dt.datetime.now(dt.UTC)
     with ExitStack() as stack:
         # The pool first, while this process is small and has started no thread of its own (polars has not run).
-        applier = stack.enter_context(_Applier(rules, pseudonymiser, now, jobs=jobs, keep_states=keep_states))
+        apply = partial(_apply_households, rules=rules, pseudonymiser=pseudonymiser, now=now, keep_states=keep_states)
+        pool = stack.enter_context(PiecePool(apply, _Applied, jobs))
         intake = read_inputs(households, event_files, pseudonymiser, now=now, received_at=utc_now_text(),
                              progress=(lambda read: progress("read", read, 0)) if progress else None)
         result.events_read, result.anomalies = intake.events_read, intake.anomalies
@@ -115,7 +117,7 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
         order = sorted(intake.records)
         if progress:
             progress("apply", 0, len(order))
-        for done in applier.in_order(_pieces(order, to_apply, intake, lines), result.as_of):
+        for done in pool.in_order(_pieces(order, to_apply, intake, lines, result.as_of)):
             _count(done, result)
             # Handed over at once, so that the piece's objects die young: kept alive in batches of 20,000
             # households, every full collection of the garbage collector walked them (a one-process run of
@@ -134,11 +136,12 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
 # One household as a piece carries it: (household_id, its registry record's line, whether that line is in
 # the registry (else a ps_household_register event), [(event line, whether the event was routed to it)]).
 _Household = tuple[str, bytes, bool, list[tuple[bytes, bool]]]
+_Piece = tuple[int, list[_Household]]  # (the as-of time of the portraits, the households)
 _PIECE = 1_000  # households per piece of work (here or in a pool process)
 
 
 class _Applied(msgspec.Struct):
-    """What applying some households made; a pool process sends it back msgpack-encoded."""
+    """What applying some households made (a pool process sends it back encoded: see `PiecePool`)."""
 
     portraits: list[Portrait] = msgspec.field(default_factory=list)
     rows: list[tuple[str, str, str, str]] = msgspec.field(default_factory=list)  # applied events, for the index
@@ -148,13 +151,9 @@ class _Applied(msgspec.Struct):
     states: list[tuple[str, bytes]] = msgspec.field(default_factory=list)  # (encoded) only with keep_states
 
 
-_applied_encoder = msgspec.msgpack.Encoder()
-_applied_decoder = msgspec.msgpack.Decoder(_Applied)
-
-
-def _pieces(order: Sequence[str], to_apply: pl.DataFrame, intake: Intake,
-            lines: LineReader) -> Iterator[list[_Household]]:
-    """The households in `order`, each with its lines read back, _PIECE at a time.
+def _pieces(order: Sequence[str], to_apply: pl.DataFrame, intake: Intake, lines: LineReader,
+            as_of: int) -> Iterator[_Piece]:
+    """The households in `order`, each with its lines read back, _PIECE at a time (with `as_of`).
 
     `to_apply` holds the index rows of the events to apply, sorted by household in the same order.
     """
@@ -175,15 +174,16 @@ def _pieces(order: Sequence[str], to_apply: pl.DataFrame, intake: Intake,
             events = [(lines.line(files[i], offsets[i], lengths[i]), routed[i]) for i in range(row, row + count)]
             row += count
             piece.append((household_id, lines.line(file, offset, length), file == REGISTRY_FILE, events))
-        yield piece
+        yield as_of, piece
 
 
-def _apply_households(piece: Sequence[_Household], rules: RuleSet, pseudonymiser: Pseudonymiser,
-                      now: dt.datetime, as_of: int, *, keep_states: bool) -> _Applied:
-    """Decode and apply each household's events in event-time order, and take its portrait at `as_of`."""
+def _apply_households(piece: _Piece, *, rules: RuleSet, pseudonymiser: Pseudonymiser, now: dt.datetime,
+                      keep_states: bool) -> _Applied:
+    """Decode and apply each household's events in event-time order, and take its portrait at the as-of time."""
+    as_of, households = piece
     done = _Applied()
     fired: set[str] = set()
-    for household_id, record_line, from_registry, event_lines in piece:
+    for household_id, record_line, from_registry, event_lines in households:
         state = new_state(_record(record_line, from_registry, now))
         events = []
         for raw, routed in event_lines:
@@ -221,38 +221,6 @@ def _count(done: _Applied, result: RunResult) -> None:
     result.levels.update(p.level for p in done.portraits)
     for household_id, encoded in done.states:
         result.states[household_id] = decode_state(encoded)
-
-
-class _Applier:
-    """Pieces of households → `_Applied`, in order: in this process, or in a `PiecePool` of `jobs` processes."""
-
-    def __init__(self, rules: RuleSet, pseudonymiser: Pseudonymiser, now: dt.datetime, *, jobs: int,
-                 keep_states: bool) -> None:
-        self.rules, self.pseudonymiser, self.now, self.keep_states = rules, pseudonymiser, now, keep_states
-        self.pool = PiecePool(self._apply_encoded, jobs) if jobs > 1 else None
-
-    def __enter__(self) -> _Applier:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.__exit__(*exc)
-
-    def _apply(self, piece: Sequence[_Household], as_of: int) -> _Applied:
-        return _apply_households(piece, self.rules, self.pseudonymiser, self.now, as_of, keep_states=self.keep_states)
-
-    def _apply_encoded(self, job: tuple[int, Sequence[_Household]]) -> bytes:
-        as_of, piece = job
-        return _applied_encoder.encode(self._apply(piece, as_of))
-
-    def in_order(self, pieces: Iterable[Sequence[_Household]], as_of: int) -> Iterator[_Applied]:
-        """What each piece made, in the order of the pieces."""
-        if self.pool is None:
-            for piece in pieces:
-                yield self._apply(piece, as_of)
-            return
-        for encoded in self.pool.in_order((as_of, piece) for piece in pieces):
-            yield _applied_decoder.decode(encoded)
 
 
 def _record(raw: bytes, from_registry: bool, now: dt.datetime) -> HouseholdRecord:

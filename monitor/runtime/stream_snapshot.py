@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -166,10 +167,14 @@ def snapshot_from_records(out_path: Path, rules: RuleSet, pseudonymiser: Pseudon
         as_of = state_spool.last_event_time  # as the embedded runtime does: the latest event time of all households
         read = time.perf_counter()
         # The pool first: its processes are forked before the builder starts its writer thread.
-        evaluate = stack.enter_context(_Evaluator(rules, as_of, jobs))
+        pool = stack.enter_context(PiecePool(partial(_evaluate, rules=rules, as_of=as_of), _Evaluated, jobs))
         builder = stack.enter_context(SnapshotBuilder(pseudonymiser, workdir=out_path.parent))
         anomalies: list[Anomaly] = []
-        for evaluated in evaluate.in_order(state_spool.in_order(STATES_PER_CHUNK)):
+        # In pieces even in one process: what a piece makes dies young, where a chunk's made every full
+        # collection of the garbage collector walk it.
+        pieces = (chunk[start:start + _PIECE] for chunk in state_spool.in_order(STATES_PER_CHUNK)
+                  for start in range(0, len(chunk), _PIECE))
+        for evaluated in pool.in_order(pieces):
             builder.add_households(evaluated.portraits)
             builder.add_events(evaluated.rows)
             stats.events_applied += len(evaluated.rows)
@@ -188,11 +193,7 @@ def snapshot_from_records(out_path: Path, rules: RuleSet, pseudonymiser: Pseudon
 
 
 class _Evaluated(msgspec.Struct):
-    """What the snapshot takes from some households (a chunk, or a pool's piece): portraits, event rows, anomalies.
-
-    A pool process sends it back msgpack-encoded: decoding a portrait that way costs 31 us, unpickling one
-    53 us, and this process is the one that also builds the columns.
-    """
+    """What the snapshot takes from a piece of households: portraits, event rows, anomalies."""
 
     portraits: list[Portrait] = msgspec.field(default_factory=list)
     rows: list[tuple[str, str, str, str]] = msgspec.field(default_factory=list)
@@ -202,55 +203,16 @@ class _Evaluated(msgspec.Struct):
 _PIECE = 1_000  # households per piece (handed to a pool process, or evaluated here)
 
 
-def _evaluate(chunk: Sequence[tuple[str, bytes]], rules: RuleSet, as_of: int) -> _Evaluated:
+def _evaluate(piece: Sequence[tuple[str, bytes]], *, rules: RuleSet, as_of: int) -> _Evaluated:
     """Decode each state and evaluate its portrait at `as_of`."""
     done = _Evaluated()
-    for household_id, encoded in chunk:
+    for household_id, encoded in piece:
         state = decode_state(encoded)
         done.portraits.append(portrait(state, as_of, rules))
         done.rows += [(e.event_id, household_id, e.category, e.occurred_at) for e in state.events]
         # Anomalies come from the states, not the topic: a state holds exactly those of its applied events.
         done.anomalies += state.anomalies
     return done
-
-
-_evaluated_encoder = msgspec.msgpack.Encoder()
-_evaluated_decoder = msgspec.msgpack.Decoder(_Evaluated)
-
-
-class _Evaluator:
-    """Chunks of encoded states → `_Evaluated`, in order, in pieces of _PIECE: here, or in a `PiecePool`.
-
-    Made before the snapshot builder starts its writer thread (the pool forks when it is made).
-    """
-
-    def __init__(self, rules: RuleSet, as_of: int, jobs: int) -> None:
-        self.rules, self.as_of = rules, as_of
-        self.pool = PiecePool(self._evaluate_encoded, jobs) if jobs > 1 else None
-
-    def __enter__(self) -> _Evaluator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.__exit__(*exc)
-
-    def _evaluate_encoded(self, piece: Sequence[tuple[str, bytes]]) -> bytes:
-        return _evaluated_encoder.encode(_evaluate(piece, self.rules, self.as_of))
-
-    def in_order(self, chunks: Iterable[Sequence[tuple[str, bytes]]]) -> Iterator[_Evaluated]:
-        """`_Evaluated` of the chunks' households, in their order, a piece of a chunk at a time.
-
-        (In pieces here too: what a piece makes dies young, where a chunk's made every full collection of
-        the garbage collector walk it.)
-        """
-        pieces = (chunk[start:start + _PIECE] for chunk in chunks for start in range(0, len(chunk), _PIECE))
-        if self.pool is None:
-            for piece in pieces:
-                yield _evaluate(piece, self.rules, self.as_of)
-            return
-        for encoded in self.pool.in_order(pieces):
-            yield _evaluated_decoder.decode(encoded)
 
 
 def snapshot_from_stream(settings: Settings, out_path: Path, rules: RuleSet, *, jobs: int = 1) -> int:

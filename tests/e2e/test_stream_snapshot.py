@@ -114,7 +114,7 @@ def test_a_pool_of_processes_writes_the_same_rows_in_the_same_order(rules: RuleS
     assert pooled == alone
 
 
-def _die(*_args: object) -> None:
+def _die(*_args: object, **_kwargs: object) -> None:
     os._exit(3)  # a pool process killed mid-chunk (out of memory, say)
 
 
