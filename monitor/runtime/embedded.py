@@ -10,6 +10,7 @@ Nothing here decides a score or an alert: that is all in the core.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
@@ -115,6 +116,12 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
         result.as_of = int(as_of.timestamp()) if as_of else int(cast(int, latest))
         keep = sink or _KeepAll(result)
         order = sorted(intake.records)
+        # What the first pass built lives until the run ends: the index, the household order, the routing
+        # directory, containers of millions of entries that every full collection would walk again (at 1M
+        # households, 0.15 s each, eight of them per 20,000 households). Frozen, the collector skips them.
+        # The freeze is process-wide, so it is undone when the run ends, error or not.
+        gc.freeze()
+        stack.callback(gc.unfreeze)
         if progress:
             progress("apply", 0, len(order))
         for done in pool.in_order(_pieces(order, to_apply, intake, lines, result.as_of)):

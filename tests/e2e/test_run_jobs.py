@@ -8,6 +8,7 @@ leaving a partial one.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import os
 from concurrent.futures.process import BrokenProcessPool
@@ -93,3 +94,18 @@ def test_a_pool_process_that_dies_fails_the_run_and_leaves_no_snapshot(rules: Ru
     with pytest.raises(BrokenProcessPool):
         run_to_files(FIXTURES / "households.jsonl", EVENTS, rules, PSEUDO, tmp_path / "out", now=NOW, jobs=2)
     assert list((tmp_path / "out").iterdir()) == []
+    assert gc.get_freeze_count() == 0  # the run's freeze is undone on the way out
+
+
+def test_the_first_pass_is_frozen_from_the_collector_while_households_are_applied(rules: RuleSet) -> None:
+    # run_embedded freezes what its first pass built, which lives for the whole run (see the comment there)
+    frozen_while_applying: list[int] = []
+
+    def progress(stage: str, _done: int, _total: int) -> None:
+        if stage == "apply":
+            frozen_while_applying.append(gc.get_freeze_count())
+
+    assert gc.get_freeze_count() == 0
+    run_embedded(FIXTURES / "households.jsonl", EVENTS, rules, PSEUDO, now=NOW, progress=progress, jobs=2)
+    assert frozen_while_applying and min(frozen_while_applying) > 10_000
+    assert gc.get_freeze_count() == 0
