@@ -10,7 +10,6 @@ Nothing here decides a score or an alert: that is all in the core.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
@@ -33,6 +32,7 @@ from monitor.pipeline.validate import decode_household, validate_event
 from monitor.privacy import Pseudonymiser
 from monitor.records import alert_record, encode_line, utc_now_text
 from monitor.runtime.intake import REGISTRY_FILE, Intake, LineReader, read_inputs, triage
+from monitor.runtime.long_lived import frozen_from_collector
 from monitor.runtime.pieces import PiecePool
 from monitor.runtime.snapshot import SnapshotBuilder
 from monitor.runtime.spool import AlertSpool, output_order
@@ -116,12 +116,7 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
         result.as_of = int(as_of.timestamp()) if as_of else int(cast(int, latest))
         keep = sink or _KeepAll(result)
         order = sorted(intake.records)
-        # What the first pass built lives until the run ends: the index, the household order, the routing
-        # directory, containers of millions of entries that every full collection would walk again (at 1M
-        # households, 0.15 s each, eight of them per 20,000 households). Frozen, the collector skips them.
-        # The freeze is process-wide, so it is undone when the run ends, error or not.
-        gc.freeze()
-        stack.callback(gc.unfreeze)
+        stack.enter_context(frozen_from_collector())  # what the first pass built lives until the run ends
         if progress:
             progress("apply", 0, len(order))
         for done in pool.in_order(_pieces(order, to_apply, intake, lines, result.as_of)):

@@ -36,6 +36,7 @@ from monitor.pipeline.alerts import Alert
 from monitor.pipeline.anomalies import Anomaly
 from monitor.pipeline.portrait import Portrait, portrait
 from monitor.pipeline.profile import HouseholdState, decode_state
+from monitor.runtime.long_lived import frozen_from_collector
 from monitor.runtime.pieces import PiecePool
 from monitor.runtime.snapshot import CHUNK, SnapshotBuilder
 from monitor.runtime.spool import AlertSpool, StateSpool
@@ -166,6 +167,7 @@ def snapshot_from_records(out_path: Path, rules: RuleSet, pseudonymiser: Pseudon
         unique_dead = _unique_dead_letters([_json_dec.decode(v) for _k, v in dead_letters if v is not None])
         as_of = state_spool.last_event_time  # as the embedded runtime does: the latest event time of all households
         read = time.perf_counter()
+        stack.enter_context(frozen_from_collector())  # the spools' indexes live until the snapshot is written
         # The pool first: its processes are forked before the builder starts its writer thread.
         pool = stack.enter_context(PiecePool(partial(_evaluate, rules=rules, as_of=as_of), _Evaluated, jobs))
         builder = stack.enter_context(SnapshotBuilder(pseudonymiser, workdir=out_path.parent))

@@ -9,6 +9,7 @@ write the same snapshot as the embedded run did, whatever the versions and copie
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -127,3 +128,21 @@ def test_a_pool_process_that_dies_fails_the_snapshot_and_leaves_nothing(rules: R
         snapshot_from_records(tmp_path / "broken.duckdb", rules, PSEUDO, changelog=changelog, alerts=[],
                               dead_letters=[], jobs=2)
     assert list(tmp_path.iterdir()) == []
+    assert gc.get_freeze_count() == 0  # the freeze (see the next test) is undone on the way out
+
+
+def test_the_spools_are_frozen_from_the_collector_while_portraits_are_evaluated(
+        rules: RuleSet, run: RunResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    frozen_while_evaluating: list[int] = []
+    evaluate = stream_snapshot._evaluate
+
+    def spy(*args: object, **kwargs: object) -> object:
+        frozen_while_evaluating.append(gc.get_freeze_count())
+        return evaluate(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stream_snapshot, "_evaluate", spy)
+    changelog = [(household_id.encode(), encode_state(state)) for household_id, state in run.states.items()]
+    assert gc.get_freeze_count() == 0
+    snapshot_from_records(tmp_path / "one.duckdb", rules, PSEUDO, changelog=changelog, alerts=[], dead_letters=[])
+    assert frozen_while_evaluating and min(frozen_while_evaluating) > 10_000
+    assert gc.get_freeze_count() == 0
