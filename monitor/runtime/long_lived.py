@@ -21,10 +21,12 @@ __all__ = ["frozen_from_collector"]
 def frozen_from_collector() -> Iterator[None]:
     """Freeze every object alive now until the block ends (error or not); not meant to be nested.
 
-    The freeze is process-wide, so it is undone on the way out: a caller that runs again in the same
-    process (the tests, the Kafka tests' oracle) would otherwise keep every run's objects frozen, and any
-    reference cycle among them uncollected.
+    A full collection first, so that no garbage is frozen with them: a frozen cycle would stay in memory
+    to the end of the block. The freeze is process-wide, so it is undone on the way out: a caller that
+    runs again in the same process (the tests, the Kafka tests' oracle) would otherwise keep every run's
+    objects frozen, and any reference cycle among them uncollected.
     """
+    gc.collect()
     gc.freeze()
     try:
         yield
