@@ -98,7 +98,7 @@ def test_a_pool_process_that_dies_fails_the_run_and_leaves_no_snapshot(rules: Ru
 
 
 def test_the_first_pass_is_frozen_from_the_collector_while_households_are_applied(rules: RuleSet) -> None:
-    # run_embedded freezes what its first pass built, which lives for the whole run (see the comment there)
+    # run_embedded freezes what its first pass built, which lives for the whole run (monitor/runtime/long_lived.py)
     frozen_while_applying: list[int] = []
 
     def progress(stage: str, _done: int, _total: int) -> None:
