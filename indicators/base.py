@@ -276,6 +276,9 @@ class Indicator:
     fn: IndicatorFn
     headline: Family | None = None
     params: tuple[str, ...] = ()
+    # The params annotated `int` (counts of months): rules.yaml must give whole numbers for them, and they arrive
+    # as ints.  The others are annotated `float`.
+    whole_params: frozenset[str] = frozenset()
 
     def evaluate(self, ctx: Context, params: Mapping[str, Any]) -> Finding | None:
         """Run the function with its parameters from rules.yaml (exactly `self.params`, checked on load)."""
@@ -302,6 +305,10 @@ class Registry:
         if tuple(kw_only) != ind.params:
             msg = f"indicator '{ind.id}': keyword-only parameters {kw_only} differ from params {ind.params}"
             raise ValueError(msg)
+        kinds = {n: _param_kind(signature.parameters[n]) for n in kw_only}
+        if None in kinds.values() or ind.whole_params != {n for n, kind in kinds.items() if kind == "int"}:
+            msg = f"indicator '{ind.id}': params must be annotated int or float, and whole_params must be the ints"
+            raise ValueError(msg)
         self._by_id[ind.id] = ind
 
     def __iter__(self) -> Iterator[Indicator]:
@@ -321,6 +328,13 @@ class Registry:
         return list(self._by_id)
 
 
+def _param_kind(parameter: inspect.Parameter) -> str | None:
+    # A string under `from __future__ import annotations` (every indicator module), else the type itself.
+    annotation = parameter.annotation
+    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return kind if kind in ("int", "float") else None
+
+
 def declarer(
     target: list[Indicator], dimension: Dimension
 ) -> Callable[..., Callable[[IndicatorFn], IndicatorFn]]:
@@ -334,11 +348,12 @@ def declarer(
         headline: Family | None = None,
     ) -> Callable[[IndicatorFn], IndicatorFn]:
         def register(fn: IndicatorFn) -> IndicatorFn:
-            params = tuple(n for n, prm in inspect.signature(fn).parameters.items()
-                           if prm.kind is prm.KEYWORD_ONLY)
+            keyword_only = [prm for prm in inspect.signature(fn).parameters.values() if prm.kind is prm.KEYWORD_ONLY]
             target.append(Indicator(id=id, dimension=dimension, name_zh=name_zh, name_en=name_en,
                                     inputs=frozenset(inputs), summary=summary, fn=fn, headline=headline,
-                                    params=params))
+                                    params=tuple(prm.name for prm in keyword_only),
+                                    whole_params=frozenset(prm.name for prm in keyword_only
+                                                           if _param_kind(prm) == "int")))
             return fn
 
         return register

@@ -139,12 +139,12 @@ def inc_pc_income_vs_pcdi(ctx: Context) -> Finding | None:
             "hr_unemployment_benefit", "mkt_business_registration"),
     summary="The household's income of the last few months fell sharply against the year before",
 )
-def inc_income_drop(ctx: Context, *, recent_months: float, baseline_months: float) -> Finding | None:
+def inc_income_drop(ctx: Context, *, recent_months: int, baseline_months: int) -> Finding | None:
     """Value 1 - mean(recent months) / mean(the baseline months before them); the larger the drop, the higher.
 
     The evidence is the event at the largest single fall of household income over the whole period.
     """
-    recent_n, base_n = int(recent_months), int(baseline_months)
+    recent_n, base_n = recent_months, baseline_months
     series = _monthly_incomes(ctx, recent_n + base_n)
     base = [x for x in series[:base_n] if x is not None]
     recent = [x for x in series[base_n:] if x is not None]

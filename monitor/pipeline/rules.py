@@ -231,12 +231,33 @@ class _Reader:
             raise self.fail(where, f"must be a number in [{lo}, {hi}]")
         return float(value)
 
+    def whole(self, value: Any, where: str, lo: float = -math.inf) -> int:
+        number = self.number(value, where, lo)
+        if not number.is_integer():
+            raise self.fail(where, f"must be a whole number, got {value}")
+        return int(number)
 
-_REGION_KEYS = tuple(f.name for f in fields(Region) if f.name != "code")
+    def boolean(self, value: Any, where: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(where, f"must be true or false, got {value!r}")
+        return value
+
+    def typed(self, kind: str, value: Any, where: str) -> Any:
+        """A region or indicator parameter as its annotation says: whole, true/false or a non-negative number."""
+        if kind == "int":
+            return self.whole(value, where, 0)
+        if kind == "bool":
+            return self.boolean(value, where)
+        return self.number(value, where, 0)
+
+
+# Region parameter -> its annotation ("float", "int" or "bool"; a string under `from __future__ import annotations`).
+_REGION_KINDS = {f.name: str(f.type) for f in fields(Region) if f.name != "code"}
+_REGION_KEYS = tuple(_REGION_KINDS)
 
 
 def _indicator_setting(rd: _Reader, raw: Any, where: str, base: IndicatorSetting | None,
-                       expected_params: tuple[str, ...]) -> IndicatorSetting:
+                       indicator: Indicator) -> IndicatorSetting:
     spec = rd.mapping(raw, where, ("weight", "at_least", "below", "ordinal", "params"))
     modes = [k for k in ("at_least", "below", "ordinal") if k in spec]
     if len(modes) > 1:
@@ -266,10 +287,11 @@ def _indicator_setting(rd: _Reader, raw: Any, where: str, base: IndicatorSetting
         below, thresholds = base.below, {"H": base.h, "M": base.m, "L": base.l}
     params = dict(base.params) if base else {}
     if "params" in spec:
-        given = rd.mapping(spec["params"], f"{where}.params", expected_params)
+        given = rd.mapping(spec["params"], f"{where}.params", indicator.params)
         for key, value in given.items():
-            params[key] = rd.number(value, f"{where}.params.{key}", 0)
-    missing = [p for p in expected_params if p not in params]
+            params[key] = rd.typed("int" if key in indicator.whole_params else "float", value,
+                                   f"{where}.params.{key}")
+    missing = [p for p in indicator.params if p not in params]
     if missing:
         raise rd.fail(f"{where}.params.{missing[0]}", "is required by the indicator's function")
     return IndicatorSetting(weight, below, thresholds["H"], thresholds["M"], thresholds["L"], params)
@@ -354,8 +376,8 @@ def load_rules(path: str | Path) -> RuleSet:
             raise rd.fail(where, "region keys are 'default' or a 2, 4 or 6-digit code")
         spec = rd.mapping(block, where, (*_REGION_KEYS, "indicators"),
                           _REGION_KEYS if code == "default" else ())
-        regions[code] = {k: (v if k in ("indicators", "severe_includes_grade3_mental")
-                             else rd.number(v, f"{where}.{k}", 0)) for k, v in spec.items()}
+        regions[code] = {k: (v if k == "indicators" else rd.typed(_REGION_KINDS[k], v, f"{where}.{k}"))
+                         for k, v in spec.items()}
     # scoring and dimensions
     scoring = rd.mapping(top["scoring"], "scoring", ("points", "corroboration", "multi_dimension_bonus",
                                                      "multi_dimension_floor"),
@@ -389,7 +411,7 @@ def load_rules(path: str | Path) -> RuleSet:
     missing = [i for i in REGISTRY.ids() if i not in ind_raw]
     if missing:
         raise rd.fail(f"indicators.{missing[0]}", "is missing (every registered indicator needs settings)")
-    settings = {i: _indicator_setting(rd, ind_raw[i], f"indicators.{i}", None, REGISTRY[i].params)
+    settings = {i: _indicator_setting(rd, ind_raw[i], f"indicators.{i}", None, REGISTRY[i])
                 for i in REGISTRY.ids()}
     _check_weights(rd, settings, "indicators")
     region_settings: dict[str, dict[str, IndicatorSetting]] = {}
@@ -402,7 +424,7 @@ def load_rules(path: str | Path) -> RuleSet:
             if ind_id not in REGISTRY:
                 raise rd.fail(f"regions.{code}.indicators.{ind_id}", "unknown indicator id")
             merged[ind_id] = _indicator_setting(rd, raw, f"regions.{code}.indicators.{ind_id}", settings[ind_id],
-                                                REGISTRY[ind_id].params)
+                                                REGISTRY[ind_id])
         _check_weights(rd, merged, f"regions.{code}.indicators")
         region_settings[code] = merged
     # rules
@@ -463,12 +485,12 @@ def indicator_setting(path: str | Path, indicator_id: str, region: str | None = 
     rd = _Reader(str(path))
     doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     base = _indicator_setting(rd, doc["indicators"][indicator_id], f"indicators.{indicator_id}", None,
-                              REGISTRY[indicator_id].params)
+                              REGISTRY[indicator_id])
     for key in ((region, region[:4], region[:2]) if region else ()):
         override = doc["regions"].get(key, {}).get("indicators", {}).get(indicator_id)
         if override is not None:
             return _indicator_setting(rd, override, f"regions.{key}.indicators.{indicator_id}", base,
-                                      REGISTRY[indicator_id].params)
+                                      REGISTRY[indicator_id])
     return base
 
 

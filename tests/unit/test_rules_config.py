@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from indicators.base import Context, Dimension, Finding, Indicator, Registry, declarer
 from monitor.errors import RuleConfigError
 from monitor.pipeline.rules import load_rules
 
@@ -75,6 +76,13 @@ MISTAKES = [
      "rule 'R3_minor_without_guardian'.when[0].indicator"),
     ("region override on unknown indicator", _set(["regions", "3301", "indicators"], {"x_y": {"weight": 1}}),
      "regions.3301.indicators.x_y"),
+    ("a count of months that is not whole", _set(["indicators", "inc_income_drop", "params"],
+                                                  {"recent_months": 2.5, "baseline_months": 12}),
+     "indicators.inc_income_drop.params.recent_months"),
+    ("a working age that is not whole", _set(["regions", "default", "working_age_max"], 59.5),
+     "regions.default.working_age_max"),
+    ("a switch that is not true or false", _set(["regions", "default", "severe_includes_grade3_mental"], "no"),
+     "regions.default.severe_includes_grade3_mental"),
 ]
 
 
@@ -108,3 +116,27 @@ def test_region_override_layers_over_the_default() -> None:
     assert rules.region("330102").edge_mult == 2.0
     assert rules.region("330302").dibao == 1060.0
     assert rules.region("620102").dibao == rules.region("999999").dibao
+
+
+def test_whole_numbers_arrive_as_ints_and_the_rest_as_floats() -> None:
+    # The indicators count months and compare ages with these: a float there would be truncated or compared
+    # silently, so the loader gives each parameter the type its annotation names.
+    rules = load_rules(RULES)
+    region = rules.region("330102")
+    assert type(region.working_age_min) is int and type(region.working_age_max) is int
+    assert type(region.severe_includes_grade3_mental) is bool and type(region.dibao) is float
+    drop = rules.settings_for("330102")["inc_income_drop"].params
+    assert drop == {"recent_months": 3, "baseline_months": 12}
+    assert all(type(v) is int for v in drop.values())
+    assert type(rules.settings_for("330102")["inc_volatility"].params["months"]) is float
+
+
+def test_the_registry_refuses_a_parameter_that_is_neither_int_nor_float() -> None:
+    def odd(ctx: Context, *, label: str) -> Finding | None:
+        return None
+
+    declared: list[Indicator] = []
+    declarer(declared, Dimension.INCOME)(id="inc_odd", name_zh="x", name_en="x", inputs=(), summary="x")(odd)
+    assert declared[0].params == ("label",) and declared[0].whole_params == frozenset()
+    with pytest.raises(ValueError, match="annotated int or float"):
+        Registry().add(declared[0])
