@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-kafka lint typecheck check bench bench-full bench-scale bench-scale-pooled soak clean
+.PHONY: help install run test test-unit test-kafka lint typecheck check bench bench-full bench-scale bench-scale-pooled bench-reuse soak clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ bench-scale: $(STAMP) ## the complete embedded run of 1M households (about 80 mi
 
 bench-scale-pooled: $(STAMP) ## the same 1M run with monitor run's default --jobs (a pool of processes)
 	$(BIN)/python -m bench --size scale-pooled --only embedded --out bench/results/scale-pooled.json
+
+bench-reuse: $(STAMP) ## how many indicator evaluations an incremental engine could skip, and why the rest change
+	$(BIN)/python -m bench.reuse --out bench/results/reuse.json
 
 soak: $(STAMP) ## long fault-injection runs (see RELIABILITY.md)
 	scripts/run-tests -m soak --run-soak
