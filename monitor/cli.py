@@ -35,6 +35,29 @@ def _existing(path: str) -> Path:
     return p
 
 
+def _output_dir(path: Path, flag: str = "--out") -> Path:
+    """Create an output directory before any work: a run of hours must not end in a traceback at its first write."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = f"{flag}: cannot create the directory {path} ({exc.strerror or type(exc).__name__})"
+        raise UsageError(msg) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        msg = f"{flag}: cannot write in the directory {path}"
+        raise UsageError(msg)
+    return path
+
+
+def _snapshot_file(text: str) -> Path:
+    """`monitor snapshot --out`: a file path, in a directory that can be written."""
+    path = Path(text)
+    if path.is_dir():
+        msg = f"--out: {text} is a directory; give the snapshot file's path (e.g. {path / 'monitor.duckdb'})"
+        raise UsageError(msg)
+    _output_dir(path.parent)
+    return path
+
+
 def _rules(args: argparse.Namespace, settings: Settings):  # type: ignore[no-untyped-def]
     from monitor.pipeline.rules import load_rules
 
@@ -61,7 +84,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         if as_of.tzinfo is None:
             as_of = as_of.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
     rules = _rules(args, settings)
-    out = Path(args.out)
+    out = _output_dir(Path(args.out))
     console = Console(stderr=True)
     started = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -124,8 +147,7 @@ def cmd_fixtures(args: argparse.Namespace, settings: Settings) -> int:
     if args.households < 1:
         msg = "--households must be at least 1"
         raise UsageError(msg)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_dir(Path(args.out))
     started = time.perf_counter()
     with Progress(transient=True) as bar:
         task = bar.add_task("households", total=args.households)
@@ -167,7 +189,7 @@ def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
     """The DuckDB snapshot from the Kafka-side state."""
     from monitor.runtime.stream_snapshot import snapshot_from_stream
 
-    return snapshot_from_stream(settings, Path(args.out), _rules(args, settings), jobs=args.jobs)
+    return snapshot_from_stream(settings, _snapshot_file(args.out), _rules(args, settings), jobs=args.jobs)
 
 
 class _OneLineErrors(argparse.ArgumentParser):

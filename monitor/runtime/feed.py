@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from monitor.runtime.topics import bootstrap_servers, topics_for
+from monitor.runtime.topics import kafka_consumer, topics_for
 
 if TYPE_CHECKING:
     from monitor.config import Settings
@@ -44,11 +44,11 @@ def format_alert(record: dict[str, Any]) -> str:
 def read_alerts(settings: Settings, *, follow: bool = False, level: str | None = None, as_json: bool = False,
                 timeout_s: float = 5.0) -> int:
     """Print the feed; returns the exit status."""
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
     topic = topics_for(settings).alerts
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers(settings), group_id=None,
-                             enable_auto_commit=False, auto_offset_reset="earliest", client_id="monitor-alerts")
+    consumer = kafka_consumer(settings, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+                              client_id="monitor-alerts")
     minimum = LEVEL_RANK.get(level or "", 0)
     seen: set[str] = set()
     shown = duplicates = 0

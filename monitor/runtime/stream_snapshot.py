@@ -40,7 +40,7 @@ from monitor.runtime.long_lived import frozen_from_collector
 from monitor.runtime.pieces import PiecePool
 from monitor.runtime.snapshot import CHUNK, SnapshotBuilder
 from monitor.runtime.spool import AlertSpool, StateSpool
-from monitor.runtime.topics import bootstrap_servers, topics_for
+from monitor.runtime.topics import kafka_consumer, topics_for
 
 if TYPE_CHECKING:
     from monitor.config import Settings
@@ -62,12 +62,11 @@ def read_topic(settings: Settings, topic: str, *, timeout_s: float = 60.0) -> It
     record before the end is reached (an idle limit, not a total one: a big changelog takes as long as
     it takes, a broker that stopped answering does not hang the reader).
     """
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers(settings), group_id=None,
-                             enable_auto_commit=False, auto_offset_reset="earliest",
-                             client_id="monitor-reader", consumer_timeout_ms=1000,
-                             max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20)
+    consumer = kafka_consumer(settings, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+                              client_id="monitor-reader", consumer_timeout_ms=1000,
+                              max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20)
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:

@@ -20,15 +20,18 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from monitor.categories import Stream
 from monitor.errors import ConfigError
 
 if TYPE_CHECKING:
+    from kafka import KafkaConsumer
+
     from monitor.config import Settings
 
-__all__ = ["Topics", "app_id", "bootstrap_servers", "ensure_topics", "topics_for"]
+__all__ = ["Topics", "app_id", "bootstrap_servers", "broker_unreachable", "ensure_topics", "kafka_consumer",
+           "topics_for"]
 
 log = logging.getLogger("monitor.topics")
 
@@ -147,6 +150,23 @@ class Topics:
         return configs
 
 
+def broker_unreachable(settings: Settings, exc: Exception) -> ConfigError:
+    """The one-line error for a broker that does not answer: it names MONITOR_BROKER and its value."""
+    problem = f"broker {settings.broker} not reachable ({type(exc).__name__})"
+    return ConfigError("environment", "MONITOR_BROKER", problem)
+
+
+def kafka_consumer(settings: Settings, **config: Any) -> KafkaConsumer:
+    """A kafka-python consumer on the settings' broker; one that cannot be reached is a `broker_unreachable` error."""
+    from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
+
+    try:
+        return KafkaConsumer(bootstrap_servers=bootstrap_servers(settings), **config)
+    except KafkaError as exc:
+        raise broker_unreachable(settings, exc) from None
+
+
 def topics_for(settings: Settings) -> Topics:
     """The topic names for these settings."""
     return Topics(prefix=settings.topic_prefix, app=app_id(settings))
@@ -175,11 +195,11 @@ def ensure_topics(settings: Settings, *, timeout_s: float | None = 30.0) -> list
                                      request_timeout_ms=15000)
         except KafkaError as exc:
             now = time.monotonic()
-            problem = f"broker {settings.broker} not reachable ({type(exc).__name__})"
+            unreachable = broker_unreachable(settings, exc)
             if timeout_s is not None and now > deadline:
-                raise ConfigError("environment", "MONITOR_BROKER", problem) from None  # noqa: EM101
+                raise unreachable from None
             if now - warned >= 30.0:
-                log.warning("%s for %.0f s; still waiting", problem, now - started)
+                log.warning("%s for %.0f s; still waiting", unreachable.problem, now - started)
                 warned = now
             time.sleep(0.5)
     deadline = max(deadline, time.monotonic() + 30.0)

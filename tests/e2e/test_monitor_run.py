@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -146,11 +147,34 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
     bad_rules.write_text("regions: [1, 2]\n")
     proc = monitor("run", "--rules", str(bad_rules), "--out", str(tmp_path))
     assert proc.returncode == 2 and "rules.yaml" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
     for args, named in ((("fixtures", "--households", "many", "--out", str(tmp_path)), "--households"),
                         (("snapshot", "--out", str(tmp_path / "s.duckdb"), "--jobs", "0"), "--jobs"),
-                        (("run", "--out", str(tmp_path), "--jobs", "two"), "--jobs")):
+                        (("run", "--out", str(tmp_path), "--jobs", "two"), "--jobs"),
+                        # an output place that cannot be a directory: refused before any work, not a traceback
+                        (("run", "--out", str(a_file / "out")), str(a_file / "out")),
+                        (("fixtures", "--households", "2", "--out", str(a_file / "gen")), str(a_file / "gen")),
+                        (("snapshot", "--out", str(a_file / "s.duckdb")), str(a_file)),
+                        (("snapshot", "--out", str(tmp_path)), "is a directory")):
         proc = monitor(*args)
         assert proc.returncode == 2 and named in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, args
+
+
+def test_the_broker_commands_say_in_one_line_that_no_broker_answers(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"PATH": "/usr/bin:/bin", "MONITOR_PSEUDONYM_KEY": "e2e-test-key", "MONITOR_BROKER": f"kafka://127.0.0.1:{port}"}
+    # Side by side: kafka-python gives up bootstrapping after about 30 s.
+    running = [subprocess.Popen([sys.executable, "-m", "monitor", *args], cwd=ROOT, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+               for args in (("alerts",), ("snapshot", "--out", str(tmp_path / "s.duckdb")))]
+    for proc in running:
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 2, stderr
+        assert len(stderr.strip().splitlines()) == 1 and "MONITOR_BROKER" in stderr and str(port) in stderr, stderr
+    assert not (tmp_path / "s.duckdb").exists()
 
 
 def test_profile_command_shows_a_household(bundled: Path) -> None:
