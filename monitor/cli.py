@@ -30,7 +30,7 @@ class UsageError(MonitorError):
 def _existing(path: str) -> Path:
     p = Path(path)
     if not p.is_file():
-        msg = f"{path}: no such file"
+        msg = f"{path}: " + ("a directory, not a file" if p.is_dir() else "no such file")
         raise UsageError(msg)
     return p
 

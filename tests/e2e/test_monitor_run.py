@@ -156,7 +156,8 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
                         (("run", "--out", str(a_file / "out")), str(a_file / "out")),
                         (("fixtures", "--households", "2", "--out", str(a_file / "gen")), str(a_file / "gen")),
                         (("snapshot", "--out", str(a_file / "s.duckdb")), str(a_file)),
-                        (("snapshot", "--out", str(tmp_path)), "is a directory")):
+                        (("snapshot", "--out", str(tmp_path)), "is a directory"),
+                        (("run", "--events", str(tmp_path), "--out", str(tmp_path)), "a directory, not a file")):
         proc = monitor(*args)
         assert proc.returncode == 2 and named in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, args
 
