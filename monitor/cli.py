@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from monitor.config import PACKAGE_ROOT, Settings
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, InputFileError, MonitorError
 
 __all__ = ["main", "usable_cpus"]
 
@@ -278,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         return int(args.fn(args, settings))
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, InputFileError, UsageError) as exc:
         print(f"monitor {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

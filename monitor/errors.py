@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ConfigError", "InvalidEventError", "MonitorError", "RejectReason", "RuleConfigError"]
+__all__ = ["ConfigError", "InputFileError", "InvalidEventError", "MonitorError", "RejectReason", "RuleConfigError"]
 
 
 class RejectReason(StrEnum):
@@ -38,6 +38,14 @@ class ConfigError(MonitorError):
 
 class RuleConfigError(ConfigError):
     """rules.yaml is wrong."""
+
+
+class InputFileError(MonitorError):
+    """A whole input file cannot be read (a bad line in a readable file is a dead letter, not this)."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path, self.problem = path, problem
+        super().__init__(f"{path}: {problem}")
 
 
 class InvalidEventError(MonitorError):

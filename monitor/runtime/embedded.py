@@ -33,6 +33,7 @@ from monitor.privacy import Pseudonymiser
 from monitor.records import alert_record, encode_line, utc_now_text
 from monitor.runtime.intake import REGISTRY_FILE, Intake, LineReader, read_inputs, triage
 from monitor.runtime.long_lived import frozen_from_collector
+from monitor.runtime.parquet_input import ParquetSpool
 from monitor.runtime.pieces import PiecePool
 from monitor.runtime.snapshot import SnapshotBuilder
 from monitor.runtime.spool import AlertSpool, output_order
@@ -106,8 +107,11 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
         # The pool first, while this process is small and has started no thread of its own (polars has not run).
         apply = partial(_apply_households, rules=rules, pseudonymiser=pseudonymiser, now=now, keep_states=keep_states)
         pool = stack.enter_context(PiecePool(apply, _Applied, jobs))
-        intake = read_inputs(households, event_files, pseudonymiser, now=now, received_at=utc_now_text(),
-                             progress=(lambda read: progress("read", read, 0)) if progress else None)
+        spool = stack.enter_context(ParquetSpool())
+        intake = read_inputs(spool.as_lines(households), [spool.as_lines(path) for path in event_files],
+                             pseudonymiser, now=now, received_at=utc_now_text(),
+                             progress=(lambda read: progress("read", read, 0)) if progress else None,
+                             names=[households.name, *(path.name for path in event_files)])
         result.events_read, result.anomalies = intake.events_read, intake.anomalies
         lines = LineReader(stack, intake.files)
         to_apply = triage(intake, lines)

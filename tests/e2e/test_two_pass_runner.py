@@ -19,28 +19,12 @@ from monitor.privacy import Pseudonymiser
 from monitor.runtime import embedded
 from monitor.runtime.embedded import run_embedded, run_to_files
 from monitor.runtime.snapshot import SNAPSHOT_TABLES, write_snapshot
+from tests.e2e.jsonl import objects, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
 PSEUDO = Pseudonymiser(b"two-pass-key")
 NOW = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
-
-
-def _good_lines() -> list[dict]:
-    found = []
-    for raw in (FIXTURES / "events.jsonl").read_bytes().splitlines():
-        try:
-            row = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(row, dict):
-            found.append(row)
-    return found
-
-
-def _write(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    return path
 
 
 def _run(rules: RuleSet, *files: Path) -> embedded.RunResult:
@@ -60,14 +44,14 @@ def test_piece_size_does_not_change_anything(rules: RuleSet, monkeypatch: pytest
 
 
 def test_copies_and_conflicts_across_files_and_person_only_routing(rules: RuleSet, tmp_path: Path) -> None:
-    rows = _good_lines()
-    base = _run(rules, _write(tmp_path / "a.jsonl", rows))
+    rows = objects(FIXTURES / "events.jsonl")
+    base = _run(rules, write_jsonl(tmp_path / "a.jsonl", rows))
     routed = next(r for r in rows if r.get("household_id") and r.get("person_id")
                   and r["category"] == "hr_pension_payment")
     copy = dict(routed)
     conflict = dict(routed, occurred_at="2024-01-02T09:00:00+08:00")
     unknown_person = dict(routed, event_id="x-unknown-person", household_id=None, person_id="110101199003070011")
-    second = _write(tmp_path / "b.jsonl", [copy, conflict, unknown_person])
+    second = write_jsonl(tmp_path / "b.jsonl", [copy, conflict, unknown_person])
     result = _run(rules, tmp_path / "a.jsonl", second)
 
     assert result.duplicates == base.duplicates + 1
@@ -80,12 +64,12 @@ def test_copies_and_conflicts_across_files_and_person_only_routing(rules: RuleSe
 
 
 def test_a_person_only_event_reaches_the_household_of_its_person(rules: RuleSet, tmp_path: Path) -> None:
-    rows = _good_lines()
+    rows = objects(FIXTURES / "events.jsonl")
     membership = {"ca_household_record", "ps_birth_registration", "ps_hukou_migration", "ca_marriage_registration"}
     named = [r for r in rows if r.get("household_id") and r.get("person_id") and r["category"] not in membership]
     stripped = [dict(r, household_id=None) if r in named[:40] else r for r in rows]
-    before = _run(rules, _write(tmp_path / "named.jsonl", rows))
-    after = _run(rules, _write(tmp_path / "stripped.jsonl", stripped))
+    before = _run(rules, write_jsonl(tmp_path / "named.jsonl", rows))
+    after = _run(rules, write_jsonl(tmp_path / "stripped.jsonl", stripped))
     where = {e[0]: e[1] for e in after.event_index}
     assert all(where[r["event_id"]] == r["household_id"] for r in named[:40])
     assert after.event_index == before.event_index

@@ -1,0 +1,110 @@
+"""`monitor run` on Parquet: the same records in Parquet and in JSONL give the same outputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+
+from monitor.errors import InvalidEventError
+from monitor.pipeline.rules import load_rules
+from monitor.pipeline.validate import validate_event
+from monitor.privacy import Pseudonymiser
+from monitor.runtime.embedded import run_to_files
+from tests.e2e.jsonl import objects, write_jsonl
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "fixtures"
+NOW = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)  # one clock for both runs: it decides future_timestamp
+pytestmark = pytest.mark.e2e
+
+
+def _run(households: Path, events: list[Path], out: Path) -> Path:
+    run_to_files(households, events, load_rules(ROOT / "rules.yaml"), Pseudonymiser(b"k"), out, now=NOW)
+    return out
+
+
+def _outputs(out: Path) -> dict[str, Any]:
+    """Everything a run wrote that does not depend on the wall clock or on the input files' names."""
+    alerts = [json.loads(line) for line in (out / "alerts.jsonl").read_text().splitlines()]
+    for alert in alerts:
+        del alert["emitted_at"]
+    dead = [json.loads(line) for line in (out / "deadletter.jsonl").read_text().splitlines()]
+    with duckdb.connect(str(out / "monitor.duckdb"), read_only=True) as con:
+        households = con.execute("SELECT * EXCLUDE (last_event_at) FROM households ORDER BY household_id").fetchall()
+        values = con.execute("SELECT * FROM indicator_values ORDER BY ALL").fetchall()
+    return {"alerts": alerts, "households": households, "indicator_values": values,
+            "dead letters": [(d["reason"], d["detail"], d.get("event_id"), d["source"]["line"]) for d in dead]}
+
+
+def test_the_fixtures_as_parquet_give_the_outputs_of_the_same_records_as_jsonl(tmp_path: Path) -> None:
+    registry, events = objects(FIXTURES / "households.jsonl"), objects(FIXTURES / "events.jsonl")
+    # Every column a string, and the payload as JSON text: one file can then carry all 48 categories, and the
+    # fixtures' bad lines (a number where a string belongs, a missing field) stay as bad as they were.
+    columns = sorted({key for event in events for key in event})
+    texts = {c: [v if isinstance(v, str) or v is None else json.dumps(v, ensure_ascii=False)
+                 for v in (event.get(c) for event in events)] for c in columns}
+    pl.DataFrame(texts, schema=dict.fromkeys(columns, pl.String)).write_parquet(tmp_path / "events.parquet")
+    pl.DataFrame(registry).write_parquet(tmp_path / "households.parquet")
+    as_json_lines = [{key: value if key == "payload" or isinstance(value, str) or value is None
+                      else json.dumps(value, ensure_ascii=False) for key, value in event.items()} for event in events]
+
+    parquet = _run(tmp_path / "households.parquet", [tmp_path / "events.parquet"], tmp_path / "from-parquet")
+    jsonl = _run(write_jsonl(tmp_path / "households.jsonl", registry),
+                 [write_jsonl(tmp_path / "events.jsonl", as_json_lines)], tmp_path / "from-jsonl")
+
+    got, expected = _outputs(parquet), _outputs(jsonl)
+    assert len(expected["alerts"]) > 100 and len(expected["dead letters"]) > 10  # the comparison means something
+    assert got == expected
+    cited = {json.loads(line)["source"]["file"] for line in (parquet / "deadletter.jsonl").read_text().splitlines()}
+    assert cited == {"events.parquet"}
+    assert not list(tmp_path.glob("**/*monitor-parquet-*"))
+
+
+def test_typed_columns_timestamps_and_nulls_read_as_the_json_they_stand_for(tmp_path: Path) -> None:
+    # One file per category, as a department exports it: the payload a struct, occurred_at a timestamp with
+    # its time zone, and nulls where a record has no value (household-level events have no person).
+    registry = objects(FIXTURES / "households.jsonl")
+    by_category: dict[str, list[dict[str, Any]]] = {}
+    for event in objects(FIXTURES / "events.jsonl"):
+        try:
+            validate_event(json.dumps(event).encode(), now=NOW)
+        except InvalidEventError:
+            continue
+        by_category.setdefault(event["category"], []).append(event)
+    chosen = ("med_settlement", "hlth_major_disease_dx", "em_disaster_loss", "ps_death_registration")
+    parquet_files, jsonl_files = [], []
+    for category in chosen:
+        rows = by_category[category]
+        frame = pl.DataFrame(rows, infer_schema_length=None).with_columns(
+            pl.col("occurred_at").str.to_datetime("%Y-%m-%dT%H:%M:%S%z").dt.convert_time_zone("Asia/Shanghai"))
+        assert isinstance(frame.schema["payload"], pl.Struct)
+        frame.write_parquet(tmp_path / f"{category}.parquet")
+        parquet_files.append(tmp_path / f"{category}.parquet")
+        jsonl_files.append(write_jsonl(tmp_path / f"{category}.jsonl", rows))
+    assert any(row.get("person_id") is None for row in by_category["em_disaster_loss"])
+    pl.DataFrame(registry).write_parquet(tmp_path / "households.parquet")
+
+    parquet = _run(tmp_path / "households.parquet", parquet_files, tmp_path / "from-parquet")
+    jsonl = _run(FIXTURES / "households.jsonl", jsonl_files, tmp_path / "from-jsonl")
+    got, expected = _outputs(parquet), _outputs(jsonl)
+    assert len(expected["alerts"]) > 20
+    assert got == expected
+
+
+def test_a_file_that_is_not_parquet_is_a_one_line_error(tmp_path: Path) -> None:
+    fake = tmp_path / "events.parquet"
+    fake.write_text('{"event_id": "x"}\n')
+    proc = subprocess.run([sys.executable, "-m", "monitor", "run", "--events", str(fake), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, cwd=ROOT, check=False,
+                          env={"PATH": "/usr/bin:/bin", "MONITOR_PSEUDONYM_KEY": "k"})
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "events.parquet" in proc.stderr
+    assert "not a readable Parquet file" in proc.stderr
