@@ -11,6 +11,7 @@ records without a key), so the worker dead-letters each of them with its topic, 
 A line over 512 KiB (far above the 64 KiB event limit, near the broker's message limit) is cut to
 64 KiB + 1 byte, which the worker dead-letters as `too_large`.  Blank lines are skipped, as in the
 embedded runtime.  Only sends the broker acknowledged are counted; any failure gives exit status 1.
+A `.parquet` file is sent row by row as the JSON object each row stands for (`parquet_input.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import msgspec
 
 from monitor.categories import CATEGORIES, Stream
 from monitor.pipeline.validate import MAX_EVENT_BYTES
+from monitor.runtime.parquet_input import ParquetSpool
 from monitor.runtime.topics import bootstrap_servers, ensure_topics, topics_for
 
 if TYPE_CHECKING:
@@ -97,7 +99,16 @@ def _count_lines(paths: Sequence[Path]) -> int:
 
 def produce_files(settings: Settings, households_path: Path | None, event_paths: Sequence[Path], *,
                   quiet: bool = False) -> int:
-    """Send the files; print the counts per topic.  Returns the exit status."""
+    """Send the files; print the counts per topic.  Returns the exit status.
+
+    A Parquet file's rows go as the JSON objects they stand for, from the spool of `parquet_input`.
+    """
+    with ParquetSpool() as spool:
+        return _produce(settings, spool.as_lines(households_path) if households_path else None,
+                        [spool.as_lines(path) for path in event_paths], quiet=quiet)
+
+
+def _produce(settings: Settings, households_path: Path | None, event_paths: Sequence[Path], *, quiet: bool) -> int:
     from kafka import KafkaProducer
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

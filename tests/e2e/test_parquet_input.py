@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from monitor.pipeline.rules import load_rules
 from monitor.pipeline.validate import validate_event
 from monitor.privacy import Pseudonymiser
 from monitor.runtime.embedded import run_to_files
-from tests.e2e.jsonl import objects, write_jsonl
+from tests.files import objects, write_jsonl, write_text_parquet
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
@@ -46,17 +47,12 @@ def _outputs(out: Path) -> dict[str, Any]:
 
 def test_the_fixtures_as_parquet_give_the_outputs_of_the_same_records_as_jsonl(tmp_path: Path) -> None:
     registry, events = objects(FIXTURES / "households.jsonl"), objects(FIXTURES / "events.jsonl")
-    # Every column a string, and the payload as JSON text: one file can then carry all 48 categories, and the
-    # fixtures' bad lines (a number where a string belongs, a missing field) stay as bad as they were.
-    columns = sorted({key for event in events for key in event})
-    texts = {c: [v if isinstance(v, str) or v is None else json.dumps(v, ensure_ascii=False)
-                 for v in (event.get(c) for event in events)] for c in columns}
-    pl.DataFrame(texts, schema=dict.fromkeys(columns, pl.String)).write_parquet(tmp_path / "events.parquet")
+    as_json_lines = write_text_parquet(tmp_path / "events.parquet", events)
     pl.DataFrame(registry).write_parquet(tmp_path / "households.parquet")
-    as_json_lines = [{key: value if key == "payload" or isinstance(value, str) or value is None
-                      else json.dumps(value, ensure_ascii=False) for key, value in event.items()} for event in events]
 
+    spools_before = set(Path(tempfile.gettempdir()).glob("monitor-parquet-*"))
     parquet = _run(tmp_path / "households.parquet", [tmp_path / "events.parquet"], tmp_path / "from-parquet")
+    assert set(Path(tempfile.gettempdir()).glob("monitor-parquet-*")) == spools_before  # the spool is gone
     jsonl = _run(write_jsonl(tmp_path / "households.jsonl", registry),
                  [write_jsonl(tmp_path / "events.jsonl", as_json_lines)], tmp_path / "from-jsonl")
 
@@ -65,7 +61,6 @@ def test_the_fixtures_as_parquet_give_the_outputs_of_the_same_records_as_jsonl(t
     assert got == expected
     cited = {json.loads(line)["source"]["file"] for line in (parquet / "deadletter.jsonl").read_text().splitlines()}
     assert cited == {"events.parquet"}
-    assert not list(tmp_path.glob("**/*monitor-parquet-*"))
 
 
 def test_typed_columns_timestamps_and_nulls_read_as_the_json_they_stand_for(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from monitor.privacy import Pseudonymiser
 from monitor.runtime import embedded
 from monitor.runtime.embedded import run_embedded, run_to_files
 from monitor.runtime.snapshot import SNAPSHOT_TABLES, write_snapshot
-from tests.e2e.jsonl import objects, write_jsonl
+from tests.files import objects, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"

@@ -1,0 +1,47 @@
+"""Input files the tests build: the fixture lines that are objects, and those rows written back as JSON lines
+or as Parquet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+__all__ = ["objects", "write_jsonl", "write_text_parquet"]
+
+
+def objects(path: Path) -> list[dict[str, Any]]:
+    """The lines of a JSON-lines file that are JSON objects (the bad lines of the fixtures left out)."""
+    found = []
+    for raw in path.read_bytes().splitlines():
+        try:
+            row = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            found.append(row)
+    return found
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """Write rows as JSON lines; returns the path."""
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def write_text_parquet(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Write rows as Parquet with every column text (a payload as JSON text); returns the rows as the JSON
+    objects that file stands for: any other non-text value written as its JSON text, as in the file.
+
+    Every column text lets one file carry all 48 categories, and keeps the fixtures' bad lines (a number where
+    a string belongs) as bad as they were.
+    """
+    columns = sorted({key for row in rows for key in row})
+    as_text = [{key: value if isinstance(value, str) or value is None else json.dumps(value, ensure_ascii=False)
+                for key, value in row.items()} for row in rows]
+    pl.DataFrame({c: [row.get(c) for row in as_text] for c in columns},
+                 schema=dict.fromkeys(columns, pl.String)).write_parquet(path)
+    return [{key: row[key] if key == "payload" else value for key, value in text.items()}
+            for row, text in zip(rows, as_text, strict=True)]
