@@ -22,6 +22,7 @@ back: the snapshot is the same, row for row.
 from __future__ import annotations
 
 import itertools
+import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
@@ -223,6 +224,11 @@ def snapshot_from_stream(settings: Settings, out_path: Path, rules: RuleSet, *, 
     print(f"wrote {out_path}: {stats.households:,} households, {stats.events_applied:,} events applied, "
           f"{stats.alerts:,} alerts ({stats.duplicate_alert_records:,} duplicate records skipped), "
           f"{stats.dead_letters:,} dead letters, in {took:.1f}s")
+    if not stats.households:
+        # Legitimate for a deployment that has not started, but far more often a wrong topic prefix.
+        print(f"monitor snapshot: no household state in {topics_for(settings).profiles_changelog} on "
+              f"{settings.broker}: is MONITOR_TOPIC_PREFIX ({settings.topic_prefix!r}) the workers' one?",
+              file=sys.stderr)
     return 0
 
 

@@ -146,3 +146,16 @@ def test_the_spools_are_frozen_from_the_collector_while_portraits_are_evaluated(
     snapshot_from_records(tmp_path / "one.duckdb", rules, PSEUDO, changelog=changelog, alerts=[], dead_letters=[])
     assert frozen_while_evaluating and min(frozen_while_evaluating) > 10_000
     assert gc.get_freeze_count() == 0
+
+
+def test_a_snapshot_of_an_empty_deployment_says_which_topic_it_found_empty(
+        rules: RuleSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # Nothing on any topic: far more often a wrong MONITOR_TOPIC_PREFIX than a deployment that has not started.
+    from monitor.config import Settings
+
+    monkeypatch.setattr(stream_snapshot, "read_topic", lambda settings, topic: iter(()))
+    settings = Settings.from_env({"MONITOR_TOPIC_PREFIX": "typo.", "MONITOR_PSEUDONYM_KEY": "k"})
+    assert stream_snapshot.snapshot_from_stream(settings, tmp_path / "s.duckdb", rules) == 0
+    err = capsys.readouterr().err
+    assert "typo." in err and "profiles-changelog" in err and "MONITOR_TOPIC_PREFIX" in err
+    assert _meta(tmp_path / "s.duckdb")[3] == 0  # the (empty) snapshot is still written
