@@ -8,6 +8,7 @@ rows counted from 1 like lines).
 
 - A null is an absent field: Parquet cannot tell the two apart, and every nullable field of the formats
   (contract §3) defaults to null.  So nulls are left out of objects, at any depth (not out of lists).
+- Decimals (money is often exported as DECIMAL) are written as JSON numbers.
 - Dates and times are written in RFC 3339 (a timestamp column needs its time zone, as `occurred_at` needs
   its offset; a naive one makes the event a `bad_type` dead letter, like a JSONL line without offset).
 - A `payload` column of strings is read as JSON text, so that one file can carry every category's
@@ -34,7 +35,7 @@ from monitor.errors import InputFileError
 __all__ = ["ParquetSpool", "is_parquet"]
 
 _BATCH_ROWS = 50_000  # rows converted at a time: the spool is written as it goes, never held whole
-_encoder = msgspec.json.Encoder()
+_encoder = msgspec.json.Encoder(decimal_format="number")  # money exported as DECIMAL stays a number
 
 
 def is_parquet(path: Path) -> bool:

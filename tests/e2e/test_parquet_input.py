@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from monitor.pipeline.rules import load_rules
 from monitor.pipeline.validate import validate_event
 from monitor.privacy import Pseudonymiser
 from monitor.runtime.embedded import run_to_files
+from monitor.runtime.parquet_input import ParquetSpool
 from tests.files import objects, write_jsonl, write_text_parquet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,3 +105,25 @@ def test_a_file_that_is_not_parquet_is_a_one_line_error(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "events.parquet" in proc.stderr
     assert "not a readable Parquet file" in proc.stderr
+
+
+def test_each_row_is_written_as_the_json_object_it_stands_for(tmp_path: Path) -> None:
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    frame = pl.DataFrame({
+        "event_id": ["e-1", "e-2"],
+        "occurred_at": [dt.datetime(2024, 3, 1, 10, tzinfo=shanghai), dt.datetime(2024, 3, 2, 9, 30, tzinfo=shanghai)],
+        "person_id": [None, "330102198001011234"],
+        "payload": [{"oop": Decimal("21000.50"), "inpatient": None, "admit_date": dt.date(2024, 2, 28)},
+                    {"oop": Decimal("0.00"), "inpatient": True, "admit_date": None}],
+        "tags": [["a", None], []],
+    }, schema_overrides={"occurred_at": pl.Datetime("us", "Asia/Shanghai")})
+    frame = frame.with_columns(pl.col("payload").struct.with_fields(pl.field("oop").cast(pl.Decimal(12, 2))))
+    frame.write_parquet(tmp_path / "events.parquet")
+    with ParquetSpool() as spool:
+        lines = spool.as_lines(tmp_path / "events.parquet").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"event_id": "e-1", "occurred_at": "2024-03-01T10:00:00+08:00",
+         "payload": {"oop": 21000.5, "admit_date": "2024-02-28"}, "tags": ["a", None]},
+        {"event_id": "e-2", "occurred_at": "2024-03-02T09:30:00+08:00", "person_id": "330102198001011234",
+         "payload": {"oop": 0.0, "inpatient": True}, "tags": []},
+    ]
