@@ -110,8 +110,7 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
         spool = stack.enter_context(ParquetSpool())
         intake = read_inputs(spool.as_lines(households), [spool.as_lines(path) for path in event_files],
                              pseudonymiser, now=now, received_at=utc_now_text(),
-                             progress=(lambda read: progress("read", read, 0)) if progress else None,
-                             names=[households.name, *(path.name for path in event_files)])
+                             progress=(lambda read: progress("read", read, 0)) if progress else None)
         result.events_read, result.anomalies = intake.events_read, intake.anomalies
         lines = LineReader(stack, intake.files)
         to_apply = triage(intake, lines)

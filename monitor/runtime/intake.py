@@ -57,7 +57,6 @@ class Intake:
 
     files: list[Path]
     received_at: str
-    names: list[str] = field(default_factory=list)  # what dead letters cite for each file (default: its name)
     records: dict[str, Location] = field(default_factory=dict)
     directory: Directory = field(default_factory=Directory)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
@@ -70,7 +69,7 @@ class Intake:
 
     def source(self, file: int, line: int) -> dict[str, Any]:
         """Where a line came from, as dead letters cite it."""
-        return {"file": self.names[file] if self.names else self.files[file].name, "line": line}
+        return {"file": self.files[file].name, "line": line}
 
     def _reject(self, error: InvalidEventError | RejectReason, raw: bytes, file: int, line: int,
                 **extra: Any) -> None:
@@ -89,14 +88,9 @@ class Intake:
 
 
 def read_inputs(households: Path, event_files: Sequence[Path], pseudonymiser: Pseudonymiser, *,
-                now: dt.datetime, received_at: str, progress: Callable[[int], None] | None = None,
-                names: Sequence[str] = ()) -> Intake:
-    """First pass over the registry and every event file (validated, indexed, nothing applied).
-
-    `names`: what dead letters cite for the registry and each event file, when not the files' own names (a
-    Parquet input is read from its JSON-lines spool).
-    """
-    intake = Intake(files=[households, *event_files], received_at=received_at, names=list(names))
+                now: dt.datetime, received_at: str, progress: Callable[[int], None] | None = None) -> Intake:
+    """First pass over the registry and every event file (validated, indexed, nothing applied)."""
+    intake = Intake(files=[households, *event_files], received_at=received_at)
     registered_in: dict[str, str] = {}
     for number, offset, raw in iter_lines(households):
         try:

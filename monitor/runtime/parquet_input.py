@@ -4,7 +4,7 @@ Departments often export Parquet (contract §5: "JSONL; Parquet welcome").  A fi
 `.parquet` is turned, row by row, into one JSON object per line in a private spool file, and the run
 reads that file exactly as it reads JSONL: the same validation, the same two passes over byte offsets,
 the same dead letters, which cite the Parquet file and the row (`{"file": "events.parquet", "line": 7}`,
-rows counted from 1 like lines).
+rows counted from 1 like lines: the spool file keeps the input's name).
 
 - A null is an absent field: Parquet cannot tell the two apart, and every nullable field of the formats
   (contract §3) defaults to null.  So nulls are left out of objects, at any depth (not out of lists).
@@ -57,7 +57,10 @@ class ParquetSpool(AbstractContextManager["ParquetSpool"]):
         if self._dir is None:
             self._dir = tempfile.TemporaryDirectory(prefix="monitor-parquet-")
         self._count += 1
-        spooled = Path(self._dir.name) / f"{self._count}-{path.stem}.jsonl"
+        # Under the input's own name (in a directory of its own): whatever cites a file by name, a dead
+        # letter or a progress bar, then names the file the user gave.
+        spooled = Path(self._dir.name) / str(self._count) / path.name
+        spooled.parent.mkdir()
         with spooled.open("wb") as handle:
             for line in _json_lines(path):
                 handle.write(line)
