@@ -1,10 +1,11 @@
-"""Parquet input for `monitor run`: each row becomes the JSON line the JSONL reader would have read.
+"""Parquet input for `monitor run` and `monitor produce`: each row becomes the JSON line it stands for.
 
 Departments often export Parquet (contract §5: "JSONL; Parquet welcome").  A file whose name ends in
 `.parquet` is turned, row by row, into one JSON object per line in a private spool file, and the run
 reads that file exactly as it reads JSONL: the same validation, the same two passes over byte offsets,
 the same dead letters, which cite the Parquet file and the row (`{"file": "events.parquet", "line": 7}`,
-rows counted from 1 like lines: the spool file keeps the input's name).
+rows counted from 1 like lines: the spool file keeps the input's name; their `raw_sha256` is that of the
+row's JSON line).
 
 - A null is an absent field: Parquet cannot tell the two apart, and every nullable field of the formats
   (contract §3) defaults to null.  So nulls are left out of objects, at any depth (not out of lists).
