@@ -276,9 +276,16 @@ class Indicator:
     fn: IndicatorFn
     headline: Family | None = None
     params: tuple[str, ...] = ()
-    # The params annotated `int` (counts of months): rules.yaml must give whole numbers for them, and they arrive
-    # as ints.  The others are annotated `float`.
-    whole_params: frozenset[str] = frozenset()
+
+    @property
+    def whole_params(self) -> frozenset[str]:
+        """The params annotated `int`, counts of months.
+
+        rules.yaml must give whole numbers for them, and they arrive as ints; the others are annotated `float`
+        (`Registry.add` checks).
+        """
+        parameters = inspect.signature(self.fn).parameters
+        return frozenset(name for name in self.params if _param_kind(parameters[name]) == "int")
 
     def evaluate(self, ctx: Context, params: Mapping[str, Any]) -> Finding | None:
         """Run the function with its parameters from rules.yaml (exactly `self.params`, checked on load)."""
@@ -305,9 +312,8 @@ class Registry:
         if tuple(kw_only) != ind.params:
             msg = f"indicator '{ind.id}': keyword-only parameters {kw_only} differ from params {ind.params}"
             raise ValueError(msg)
-        kinds = {n: _param_kind(signature.parameters[n]) for n in kw_only}
-        if None in kinds.values() or ind.whole_params != {n for n, kind in kinds.items() if kind == "int"}:
-            msg = f"indicator '{ind.id}': params must be annotated int or float, and whole_params must be the ints"
+        if any(_param_kind(signature.parameters[n]) is None for n in kw_only):
+            msg = f"indicator '{ind.id}': params must be annotated int or float"
             raise ValueError(msg)
         self._by_id[ind.id] = ind
 
@@ -348,12 +354,11 @@ def declarer(
         headline: Family | None = None,
     ) -> Callable[[IndicatorFn], IndicatorFn]:
         def register(fn: IndicatorFn) -> IndicatorFn:
-            keyword_only = [prm for prm in inspect.signature(fn).parameters.values() if prm.kind is prm.KEYWORD_ONLY]
+            params = tuple(n for n, prm in inspect.signature(fn).parameters.items()
+                           if prm.kind is prm.KEYWORD_ONLY)
             target.append(Indicator(id=id, dimension=dimension, name_zh=name_zh, name_en=name_en,
                                     inputs=frozenset(inputs), summary=summary, fn=fn, headline=headline,
-                                    params=tuple(prm.name for prm in keyword_only),
-                                    whole_params=frozenset(prm.name for prm in keyword_only
-                                                           if _param_kind(prm) == "int")))
+                                    params=params))
             return fn
 
         return register

@@ -144,12 +144,11 @@ def inc_income_drop(ctx: Context, *, recent_months: int, baseline_months: int) -
 
     The evidence is the event at the largest single fall of household income over the whole period.
     """
-    recent_n, base_n = recent_months, baseline_months
-    series = _monthly_incomes(ctx, recent_n + base_n)
-    base = [x for x in series[:base_n] if x is not None]
-    recent = [x for x in series[base_n:] if x is not None]
+    series = _monthly_incomes(ctx, recent_months + baseline_months)
+    base = [x for x in series[:baseline_months] if x is not None]
+    recent = [x for x in series[baseline_months:] if x is not None]
     # A household registered only weeks ago has no baseline to fall from.
-    if len(base) < recent_n or not recent:
+    if len(base) < recent_months or not recent:
         return None
     base_mean = statistics.fmean(base)
     if base_mean <= 0:
@@ -157,7 +156,7 @@ def inc_income_drop(ctx: Context, *, recent_months: int, baseline_months: int) -
     drop = max(0.0, 1.0 - statistics.fmean(recent) / base_mean)
     if drop == 0.0:
         return Finding(drop)
-    start = _month_start(month_of(ctx.t) - recent_n - base_n + 1)
+    start = _month_start(month_of(ctx.t) - recent_months - baseline_months + 1)
     timeline = ctx.facts.income_timeline
     steps = [(prev[1] - row[1], row[0]) for prev, row in zip(timeline, timeline[1:], strict=False)
              if start <= row[0] <= ctx.t and row[1] < prev[1]]
