@@ -6,6 +6,11 @@ an event that arrives in order is applied incrementally; one that arrives late t
 the household from its registry baseline, so any arrival order ends in the same state.  A duplicate
 is not applied again, but the alerts it triggered are handed back so the runtime can send them again
 under the same ids (a crash between the state write and the alert send must not lose an alert).
+
+A state is bounded: an event that would make its household's encoded state larger than
+`MAX_STATE_BYTES` is refused (`Status.TOO_LARGE`, reliability.md F17), because the Kafka runtime
+writes the whole state as one changelog record and a record over the producer's limit would stop the
+worker for every household of its partition.
 """
 
 from __future__ import annotations
@@ -27,7 +32,13 @@ from monitor.pipeline.rules import RuleSet
 from monitor.pipeline.score import EMPTY_SCORES, Scores, score_household
 from monitor.privacy import Pseudonymiser
 
-__all__ = ["Applied", "HouseholdState", "Status", "apply_event", "decode_state", "encode_state", "new_state"]
+__all__ = ["MAX_STATE_BYTES", "TOO_LARGE_DETAIL", "Applied", "HouseholdState", "Status", "apply_event",
+           "decode_state", "encode_state", "new_state"]
+
+# The changelog record of a state must fit faust's `producer_max_request_size` (1,000,000 bytes) with its
+# key and the record's framing; 100 kB of headroom covers both many times over.
+MAX_STATE_BYTES = 900_000
+TOO_LARGE_DETAIL = f"applying it would make its household's state larger than {MAX_STATE_BYTES:,} bytes"
 
 
 class Status(StrEnum):
@@ -36,6 +47,9 @@ class Status(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     CONFLICT = "conflict"
+    # Not applied: the state would outgrow MAX_STATE_BYTES.  The state passed in may be half-changed, so
+    # the caller goes back to its last stored form (the bytes of the previous `Applied.encoded`).
+    TOO_LARGE = "too_large"
 
 
 class HouseholdState(Struct, dict=True):
@@ -67,6 +81,7 @@ class Applied:
     new_alerts: list[Alert] = field(default_factory=list)
     resend_alerts: list[Alert] = field(default_factory=list)
     new_anomalies: list[Anomaly] = field(default_factory=list)
+    encoded: bytes = b""  # the new state as `encode_state` gives it (APPLIED only): what a runtime stores
 
 
 def new_state(record: HouseholdRecord) -> HouseholdState:
@@ -115,7 +130,8 @@ class _Stepper:
         return alert
 
 
-def apply_event(state: HouseholdState, event: Event, rules: RuleSet, pseudonymiser: Pseudonymiser) -> Applied:
+def apply_event(state: HouseholdState, event: Event, rules: RuleSet, pseudonymiser: Pseudonymiser, *,
+                max_bytes: int = MAX_STATE_BYTES) -> Applied:
     """Apply one routed, validated event to its household's state (mutated and returned)."""
     known = state.digests.get(event.event_id)
     if known is not None:
@@ -130,8 +146,8 @@ def apply_event(state: HouseholdState, event: Event, rules: RuleSet, pseudonymis
         state.events.append(event)
         known_anomalies = len(state.anomalies)
         alert = stepper.step(event)
-        return Applied(state, Status.APPLIED, new_alerts=[alert] if alert else [],
-                       new_anomalies=state.anomalies[known_anomalies:])
+        return _bounded(Applied(state, Status.APPLIED, new_alerts=[alert] if alert else [],
+                                new_anomalies=state.anomalies[known_anomalies:]), max_bytes)
     before = {a.alert_id for a in state.alerts}
     seen = {x.anomaly_id for x in state.anomalies}
     insort(state.events, event, key=lambda e: e.key)
@@ -141,8 +157,17 @@ def apply_event(state: HouseholdState, event: Event, rules: RuleSet, pseudonymis
     others = [a.alert_id for a in new_alerts if a.trigger.event_id != event.event_id]
     if others:
         rebuilt.created_by[event.event_id] = others
-    return Applied(rebuilt, Status.APPLIED, new_alerts=new_alerts,
-                   new_anomalies=[x for x in rebuilt.anomalies if x.anomaly_id not in seen])
+    return _bounded(Applied(rebuilt, Status.APPLIED, new_alerts=new_alerts,
+                            new_anomalies=[x for x in rebuilt.anomalies if x.anomaly_id not in seen]), max_bytes)
+
+
+def _bounded(applied: Applied, max_bytes: int) -> Applied:
+    """The applied outcome with its encoded state, or TOO_LARGE when that encoding is over `max_bytes`."""
+    encoded = encode_state(applied.state)
+    if len(encoded) > max_bytes:
+        return Applied(applied.state, Status.TOO_LARGE)
+    applied.encoded = encoded
+    return applied
 
 
 def _stepper_for(state: HouseholdState, rules: RuleSet, pseudonymiser: Pseudonymiser) -> _Stepper:

@@ -2,8 +2,8 @@
 
 Reads the registry and the event files, validates and routes every line (bad lines become dead
 letters with their file and line; the first pass is `monitor.runtime.intake`), applies each
-household's events in event-time order through the same `apply_event` the Kafka worker calls, and
-writes alerts.jsonl, deadletter.jsonl and anomalies.jsonl; the DuckDB snapshot is its sink's job.
+household's events in event-time order through the same `apply_event` the Kafka worker calls (an
+event refused because the state would outgrow its bound is dead-lettered too), and writes alerts.jsonl, deadletter.jsonl and anomalies.jsonl; the DuckDB snapshot is its sink's job.
 Nothing here decides a score or an alert: that is all in the core.
 """
 
@@ -21,12 +21,21 @@ from typing import Any, Protocol, cast
 import msgspec
 import polars as pl
 
+from monitor.errors import RejectReason
 from monitor.model import Event
 from monitor.payloads import HouseholdRecord
 from monitor.pipeline.alerts import Alert
 from monitor.pipeline.anomalies import Anomaly
 from monitor.pipeline.portrait import Portrait, portrait
-from monitor.pipeline.profile import HouseholdState, Status, apply_event, decode_state, encode_state, new_state
+from monitor.pipeline.profile import (
+    TOO_LARGE_DETAIL,
+    HouseholdState,
+    Status,
+    apply_event,
+    decode_state,
+    encode_state,
+    new_state,
+)
 from monitor.pipeline.rules import RuleSet
 from monitor.pipeline.validate import decode_household, validate_event
 from monitor.privacy import Pseudonymiser
@@ -124,6 +133,8 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
             progress("apply", 0, len(order))
         for done in pool.in_order(_pieces(order, to_apply, intake, lines, result.as_of)):
             _count(done, result)
+            for file, line, event_id, raw in done.refused:
+                intake.reject(RejectReason.TOO_LARGE, raw, file, line, event_id=event_id, detail=TOO_LARGE_DETAIL)
             # Handed over at once, so that the piece's objects die young: kept alive in batches of 20,000
             # households, every full collection of the garbage collector walked them (a one-process run of
             # 10,000 households took 47 s that way, 37 s this way).
@@ -139,8 +150,9 @@ def run_embedded(households: Path, event_files: Sequence[Path], rules: RuleSet, 
 
 
 # One household as a piece carries it: (household_id, its registry record's line, whether that line is in
-# the registry (else a ps_household_register event), [(event line, whether the event was routed to it)]).
-_Household = tuple[str, bytes, bool, list[tuple[bytes, bool]]]
+# the registry (else a ps_household_register event), [(event line, whether the event was routed to it, its file
+# index and line number)]).
+_Household = tuple[str, bytes, bool, list[tuple[bytes, bool, int, int]]]
 _Piece = tuple[int, list[_Household]]  # (the as-of time of the portraits, the households)
 _PIECE = 1_000  # households per piece of work (here or in a pool process)
 
@@ -154,6 +166,8 @@ class _Applied(msgspec.Struct):
     anomalies: list[Anomaly] = msgspec.field(default_factory=list)
     fired: list[str] = msgspec.field(default_factory=list)  # indicators that had a reading after some event
     states: list[tuple[str, bytes]] = msgspec.field(default_factory=list)  # (encoded) only with keep_states
+    # Events refused because their household's state would outgrow MAX_STATE_BYTES: (file, line, event_id, raw).
+    refused: list[tuple[int, int, str, bytes]] = msgspec.field(default_factory=list)
 
 
 def _pieces(order: Sequence[str], to_apply: pl.DataFrame, intake: Intake, lines: LineReader,
@@ -170,13 +184,15 @@ def _pieces(order: Sequence[str], to_apply: pl.DataFrame, intake: Intake, lines:
         # Python lists of one piece's rows at a time: of all ten million rows, they would take gigabytes.
         window = to_apply.slice(start, rows)
         start += rows
-        files, offsets, lengths, routed = (window[c].to_list() for c in ("file", "offset", "length", "routed"))
+        files, offsets, lengths, routed, numbers = (window[c].to_list()
+                                                    for c in ("file", "offset", "length", "routed", "line"))
         piece: list[_Household] = []
         row = 0
         for household_id in households:
             file, offset, length = intake.records[household_id]
             count = counts.get(household_id, 0)
-            events = [(lines.line(files[i], offsets[i], lengths[i]), routed[i]) for i in range(row, row + count)]
+            events = [(lines.line(files[i], offsets[i], lengths[i]), routed[i], files[i], numbers[i])
+                      for i in range(row, row + count)]
             row += count
             piece.append((household_id, lines.line(file, offset, length), file == REGISTRY_FILE, events))
         yield as_of, piece
@@ -189,23 +205,30 @@ def _apply_households(piece: _Piece, *, rules: RuleSet, pseudonymiser: Pseudonym
     done = _Applied()
     fired: set[str] = set()
     for household_id, record_line, from_registry, event_lines in households:
-        state = new_state(_record(record_line, from_registry, now))
+        record = _record(record_line, from_registry, now)
+        state = new_state(record)
+        stored = b""  # the state after its last applied event, as the Kafka runtime would store it
         events = []
-        for raw, routed in event_lines:
+        for raw, routed, file, line in event_lines:
             _, event = validate_event(raw, now=now)
             assert event is not None  # it was valid in the first pass, with the same `now`
-            events.append(_routed(event, household_id) if routed else event)
-        for event in sorted(events, key=lambda e: e.key):
+            events.append((_routed(event, household_id) if routed else event, file, line, raw))
+        for event, file, line, raw in sorted(events, key=lambda item: item[0].key):
             applied = apply_event(state, event, rules, pseudonymiser)
+            if applied.status is Status.TOO_LARGE:
+                state = decode_state(stored) if stored else new_state(record)
+                done.refused.append((file, line, event.event_id, raw))
+                continue
             state = applied.state
             if applied.status is Status.APPLIED:
+                stored = applied.encoded
                 done.alerts += applied.new_alerts
                 done.anomalies += applied.new_anomalies
                 fired.update(state.scores.readings)
                 done.rows.append((event.event_id, household_id, event.category, event.occurred_at))
         done.portraits.append(portrait(state, as_of, rules))
         if keep_states:
-            done.states.append((household_id, encode_state(state)))
+            done.states.append((household_id, stored or encode_state(state)))
     done.fired = sorted(fired)
     return done
 

@@ -23,7 +23,15 @@ import msgspec
 from monitor.errors import InvalidEventError, RejectReason
 from monitor.model import Event
 from monitor.payloads import HouseholdRecord
-from monitor.pipeline.profile import HouseholdState, Status, apply_event, decode_state, encode_state, new_state
+from monitor.pipeline.profile import (
+    TOO_LARGE_DETAIL,
+    HouseholdState,
+    Status,
+    apply_event,
+    decode_state,
+    encode_state,
+    new_state,
+)
 from monitor.pipeline.route import BEFORE_TIME, Directory, joins_household
 from monitor.pipeline.validate import decode_household, validate_event
 from monitor.records import alert_record, dead_letter, utc_now_text
@@ -344,14 +352,14 @@ class Engine:
         while len(self.cache) > CACHE_SIZE:
             self.cache.popitem(last=False)
 
-    def store(self, household_id: str, state: HouseholdState) -> None:
-        """Write the state to the table (RocksDB + changelog).
+    def store(self, household_id: str, state: HouseholdState, encoded: bytes = b"") -> None:
+        """Write the state (`encoded`: its bytes, when the caller has them) to the table (RocksDB + changelog).
 
         A failed write stops the process: the event is not recorded as handled, so it is replayed after a restart
         rather than lost or dead-lettered.
         """
         try:
-            self.profiles[household_id] = encode_state(state)
+            self.profiles[household_id] = encoded or encode_state(state)
         except Exception:  # noqa: BLE001
             log.critical("state write failed for a household; exiting so the event is replayed", exc_info=True)
             logging.shutdown()
@@ -414,7 +422,12 @@ class Engine:
                             detail="event_id was already applied with different content; the first is kept",
                             event_id=event.event_id)
             return
-        self.store(household_id, applied.state)  # state FIRST, then what it triggered
+        if applied.status is Status.TOO_LARGE:
+            self.cache.pop(household_id, None)  # half-changed: the table holds the state before this event
+            await self.dead(RejectReason.TOO_LARGE, carried.raw, carried.source, detail=TOO_LARGE_DETAIL,
+                            event_id=event.event_id)
+            return
+        self.store(household_id, applied.state, applied.encoded)  # state FIRST, then what it triggered
         if applied.status is Status.APPLIED:
             self.counters["applied"] += 1
             self._maybe_crash(event.event_id)

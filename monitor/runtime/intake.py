@@ -71,8 +71,9 @@ class Intake:
         """Where a line came from, as dead letters cite it."""
         return {"file": self.files[file].name, "line": line}
 
-    def _reject(self, error: InvalidEventError | RejectReason, raw: bytes, file: int, line: int,
-                **extra: Any) -> None:
+    def reject(self, error: InvalidEventError | RejectReason, raw: bytes, file: int, line: int,
+               **extra: Any) -> None:
+        """Dead-letter one line."""
         self.dead_letters.append(dead_letter(error, raw, self.source(file, line), self.received_at, **extra))
 
     def _add_row(self, *values: Any) -> None:
@@ -96,11 +97,11 @@ def read_inputs(households: Path, event_files: Sequence[Path], pseudonymiser: Ps
         try:
             record = decode_household(raw)
         except InvalidEventError as exc:
-            intake._reject(exc, raw, REGISTRY_FILE, number)
+            intake.reject(exc, raw, REGISTRY_FILE, number)
             continue
         if record.household_id in intake.records:
-            intake._reject(RejectReason.DUPLICATE_ID_CONFLICT, raw, REGISTRY_FILE, number,
-                           detail="household_id appears twice in the registry; the first record is kept")
+            intake.reject(RejectReason.DUPLICATE_ID_CONFLICT, raw, REGISTRY_FILE, number,
+                          detail="household_id appears twice in the registry; the first record is kept")
             continue
         intake.records[record.household_id] = (REGISTRY_FILE, offset, len(raw))
         for member in record.members:
@@ -118,7 +119,7 @@ def read_inputs(households: Path, event_files: Sequence[Path], pseudonymiser: Ps
             try:
                 _, event = validate_event(raw, now=now)
             except InvalidEventError as exc:
-                intake._reject(exc, raw, file, number)
+                intake.reject(exc, raw, file, number)
                 continue
             assert event is not None
             if event.household_id and event.household_id in intake.records:
@@ -144,7 +145,7 @@ def triage(intake: Intake, lines: LineReader) -> pl.DataFrame:
     now knows every membership change).  An event whose household is not registered is dead-lettered; of
     the events sharing an id, the first in input order is applied, a later copy with the same digest is
     counted as a duplicate and one with different content is dead-lettered.  Returns the columns
-    household, file, offset, length, t, routed (whether the event named no household itself), seq.
+    household, file, offset, length, t, routed (whether the event named no household itself), seq, line.
     The index is consumed: at a million households it is the largest thing in memory.
     """
     index, intake.index = intake.index, pl.DataFrame(schema=_INDEX_SCHEMA)
@@ -156,8 +157,8 @@ def triage(intake: Intake, lines: LineReader) -> pl.DataFrame:
     for row in index.filter(~known).iter_rows(named=True):
         detail = "the household is not in the registry" if row["household"] else \
             "no registered household has this person"
-        intake._reject(RejectReason.UNKNOWN_HOUSEHOLD, lines.line(row["file"], row["offset"], row["length"]),
-                       row["file"], row["line"], event_id=row["event_id"], detail=detail)
+        intake.reject(RejectReason.UNKNOWN_HOUSEHOLD, lines.line(row["file"], row["offset"], row["length"]),
+                      row["file"], row["line"], event_id=row["event_id"], detail=detail)
     # The index is in input order (seq), so the first row of each event id is the one to keep.
     index = index.filter(known).with_columns(pl.col("event_id").is_first_distinct().alias("first"))
     later = index.filter(~pl.col("first"))
@@ -167,12 +168,12 @@ def triage(intake: Intake, lines: LineReader) -> pl.DataFrame:
         conflicts = later.filter(pl.col("digest") != pl.col("first_digest")).sort("seq")
         intake.duplicates = later.height - conflicts.height
         for row in conflicts.iter_rows(named=True):
-            intake._reject(RejectReason.DUPLICATE_ID_CONFLICT,
-                           lines.line(row["file"], row["offset"], row["length"]), row["file"], row["line"],
-                           event_id=row["event_id"],
-                           detail="event_id was already applied with different content; the first is kept")
+            intake.reject(RejectReason.DUPLICATE_ID_CONFLICT,
+                          lines.line(row["file"], row["offset"], row["length"]), row["file"], row["line"],
+                          event_id=row["event_id"],
+                          detail="event_id was already applied with different content; the first is kept")
     return (index.filter(pl.col("first"))
-            .select("household", "file", "offset", "length", "t", "routed", "seq")
+            .select("household", "file", "offset", "length", "t", "routed", "seq", "line")
             .sort("household", "seq"))
 
 

@@ -62,7 +62,9 @@ RocksDB store; changelog `{app}-profiles-changelog`).
   (an at-least-once redelivery) and dead-lettered `duplicate_id_conflict` otherwise: the first record
   is kept, as in the embedded runtime.  Changes to a registered household arrive as
   `ps_household_register` events, which have an id and an event time.
-- Event → `apply_event`.  CONFLICT → dead letter `duplicate_id_conflict`.  DUPLICATE → the alerts
+- Event → `apply_event`.  CONFLICT → dead letter `duplicate_id_conflict`.  TOO_LARGE (the state would
+  outgrow its changelog record, `MAX_STATE_BYTES`) → dead letter `too_large`, and the household stays as
+  the table holds it: one fat household must not stop its partition.  DUPLICATE → the alerts
   it triggered are sent again under the same ids, and the (unchanged) state is written again, so the
   changelog converges even if a crash lost the first changelog record.  APPLIED → the table is
   written FIRST, then `new_alerts` go to `alerts` (key household_id, value one JSON alert record).

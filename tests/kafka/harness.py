@@ -32,7 +32,7 @@ from monitor.config import Settings
 from monitor.errors import InvalidEventError
 from monitor.payloads import HouseholdRecord
 from monitor.pipeline.portrait import portrait
-from monitor.pipeline.profile import HouseholdState, Status, apply_event, new_state
+from monitor.pipeline.profile import HouseholdState, Status, apply_event, decode_state, new_state
 from monitor.pipeline.rules import RuleSet, load_rules
 from monitor.pipeline.validate import decode_household
 from monitor.runtime.embedded import RunResult, run_embedded
@@ -354,6 +354,7 @@ def replay_routed(settings: Settings, rules: RuleSet) -> tuple[set[str], dict[st
             parked.add((carried.event.event_id, carried.attempt - 1))
     routed = sorted(read_topic(settings, topics.routed), key=lambda r: (r[2], r[3]))
     alert_ids: set[str] = set()
+    stored_bytes: dict[str, bytes] = {}
     for _key, value, _p, _o in routed:
         carried = _carried.decode(value)
         event = carried.event
@@ -367,6 +368,12 @@ def replay_routed(settings: Settings, rules: RuleSet) -> tuple[set[str], dict[st
         applied = apply_event(state, event, rules, pseudonymiser)
         if applied.status is Status.CONFLICT:
             continue
+        if applied.status is Status.TOO_LARGE:  # refused, as the worker does: back to the stored state
+            stored = stored_bytes.get(event.household_id)
+            states[event.household_id] = decode_state(stored) if stored else new_state(state.record)
+            continue
+        if applied.status is Status.APPLIED:
+            stored_bytes[event.household_id] = applied.encoded
         states[event.household_id] = applied.state
         alerts = applied.new_alerts if applied.status is Status.APPLIED else applied.resend_alerts
         alert_ids.update(a.alert_id for a in alerts)
