@@ -3,7 +3,8 @@
 Reads the registry and the event files, validates and routes every line (bad lines become dead
 letters with their file and line; the first pass is `monitor.runtime.intake`), applies each
 household's events in event-time order through the same `apply_event` the Kafka worker calls (an
-event refused because the state would outgrow its bound is dead-lettered too), and writes alerts.jsonl, deadletter.jsonl and anomalies.jsonl; the DuckDB snapshot is its sink's job.
+event refused because the state would outgrow its bound is dead-lettered too), and writes
+alerts.jsonl, deadletter.jsonl and anomalies.jsonl; the DuckDB snapshot is its sink's job.
 Nothing here decides a score or an alert: that is all in the core.
 """
 
