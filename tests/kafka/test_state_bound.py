@@ -1,9 +1,9 @@
 """reliability.md F17 / R12 on the real broker: a fat household stops growing at the state bound.
 
-Before the bound, one household with about 4,200 events stopped the worker: its state outgrew the producer's
-1,000,000-byte request limit, faust's producer crashed with MessageSizeTooLargeError, and every household of
-the partition stopped with it. Now the events past the bound are dead-lettered `too_large`, the same ones as
-in the embedded run, and the worker goes on.
+Before the bound, one household of 6,000 such events stopped the worker: once its state outgrew the
+producer's 1,000,000-byte request limit, faust's producer crashed with MessageSizeTooLargeError, and every
+household of the partition stopped with it (RELIABILITY.md, B8). Now the events past the bound are
+dead-lettered `too_large`, the same ones as in the embedded run, and the worker goes on.
 """
 
 from __future__ import annotations
