@@ -45,7 +45,7 @@ from typing import Any
 
 from monitor.runtime.offsets import OffsetLedger, Take
 
-__all__ = ["NO_TIME", "AssignedPartitions", "InputMerger", "pick"]
+__all__ = ["NO_TIME", "AssignedPartitions", "InputMerger", "may_have_unread", "pick"]
 
 log = logging.getLogger("monitor.worker")
 
@@ -77,6 +77,18 @@ def pick(heads: Sequence[tuple[int, float, Any]], now: float, *, ordered: bool, 
     if all_heads or waited >= hold_s:
         return best[2]
     return None
+
+
+def may_have_unread(highwater: int | None, expected: int | None) -> bool:
+    """Whether a partition with nothing buffered may still deliver a message that should go first.
+
+    `expected` is the next offset the ledger expects of it (None: not seeded yet); `highwater` its end as the
+    consumer's last fetch response gave it, None before the first one (aiokafka): not known to be caught up,
+    so it is waited for like one with unread messages (at most MERGE_MAX_HOLD_S).
+    """
+    if expected is None:
+        return False
+    return highwater is None or highwater > expected
 
 
 def _by_key_then_arrival(head: tuple[int, float, Any]) -> tuple[int, float]:
@@ -221,7 +233,6 @@ class InputMerger:
             if self.queues.get(tp):
                 continue
             all_heads = False
-            expected = self.ledger.expected.get(tp)
-            if expected is not None and consumer.highwater(tp) > expected:
+            if may_have_unread(consumer.highwater(tp), self.ledger.expected.get(tp)):
                 return True, False
         return False, all_heads

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from monitor.config import Settings
 from monitor.errors import ConfigError
-from monitor.runtime.merger import MERGE_MAX_HOLD_S, NO_TIME, pick
+from monitor.runtime.merger import MERGE_MAX_HOLD_S, NO_TIME, may_have_unread, pick
 
 pytestmark = pytest.mark.unit
 
@@ -51,6 +51,15 @@ def test_a_partition_with_unread_messages_is_waited_for_up_to_the_bound() -> Non
     heads = [(100, 9.0, "p0")]
     assert choose(heads, 10.0, scan=BEHIND) is None
     assert choose(heads, 9.0 + MERGE_MAX_HOLD_S, scan=BEHIND) == "p0"
+
+
+def test_a_partition_is_waited_for_while_it_has_unread_messages_or_its_end_is_not_known_yet() -> None:
+    assert may_have_unread(highwater=12, expected=10)
+    assert not may_have_unread(highwater=10, expected=10)
+    # aiokafka knows a partition's end only after a fetch response for it: until then it may have messages.
+    assert may_have_unread(highwater=None, expected=10)
+    # A partition the ledger has not been seeded for yet delivers nothing the merge may take.
+    assert not may_have_unread(highwater=12, expected=None)
 
 
 def test_registry_records_and_overflow_go_at_once() -> None:
