@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-kafka lint typecheck check bench bench-full bench-scale bench-scale-pooled bench-reuse soak clean
+.PHONY: help install run test test-unit test-kafka lint typecheck check bench bench-full bench-scale bench-scale-pooled bench-reuse bench-late soak clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ bench-scale-pooled: $(STAMP) ## the same 1M run with monitor run's default --job
 
 bench-reuse: $(STAMP) ## how many indicator evaluations an incremental engine could skip, and why the rest change
 	$(BIN)/python -m bench.reuse --out bench/results/reuse.json
+
+bench-late: $(STAMP) ## what late events cost: rescored from just before them, against a full replay
+	$(BIN)/python -m bench.late --out bench/results/late.json
 
 soak: $(STAMP) ## long fault-injection runs (see RELIABILITY.md)
 	scripts/run-tests -m soak --run-soak

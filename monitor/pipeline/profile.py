@@ -3,9 +3,11 @@
 `apply_event` is the fold every runtime calls.  It applies each event id at most once, keeps the
 applied events in event-time order, and makes the state a function of the SET of events applied:
 an event that arrives in order is applied incrementally; one that arrives late triggers a replay of
-the household from its registry baseline, so any arrival order ends in the same state.  A duplicate
-is not applied again, but the alerts it triggered are handed back so the runtime can send them again
-under the same ids (a crash between the state write and the alert send must not lose an alert).
+the household from its registry baseline, so any arrival order ends in the same state (the replay
+scores the household again only from just before the late event: nothing before it can change).
+A duplicate is not applied again, but the alerts it triggered are handed back so the runtime can
+send them again under the same ids (a crash between the state write and the alert send must not
+lose an alert).
 
 A state is bounded: an event that would make its household's encoded state larger than
 `MAX_STATE_BYTES` is refused (`Status.TOO_LARGE`, reliability.md F17), because the Kafka runtime
@@ -15,15 +17,15 @@ worker for every household of its partition.
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_left, insort
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 import msgspec
 from msgspec import Struct
 
-from indicators.base import Context
-from monitor.household import HouseholdFacts, advance, facts_from_record
+from indicators.base import Context, Region
+from monitor.household import HouseholdFacts, IncomeRows, advance, facts_from_record
 from monitor.model import Event
 from monitor.payloads import HouseholdRecord
 from monitor.pipeline.alerts import Alert, OpenAlert, decide_alert
@@ -113,21 +115,44 @@ class _Stepper:
         if not self.times:  # the first event: compare with the registry baseline, not with zero
             previous = score_household(Context(facts=state.facts, events_by_category={}, t=event.t, region=region),
                                        self.rules)
-        incomes = advance(state.facts, event)
-        anomaly = check_event(state.facts, state.facts.members.get(event.person_id or ""), event)
-        if anomaly is not None:
-            state.anomalies.append(anomaly)
-        self.by_category.setdefault(event.category, []).append(event)
-        self.times[event.event_id] = event.t
-        ctx = Context(facts=state.facts, events_by_category=self.by_category, t=event.t, region=region,
-                      trigger=event, known_incomes=incomes)
-        state.scores = score_household(ctx, self.rules)
+        ctx = self._scored(event, region)
         alert, state.holding = decide_alert(self.rules, ctx, state.scores, previous, event, state.open_alerts,
                                             state.holding, self.pseudonymiser, self.times.get)
         if alert is not None:
             state.alerts.append(alert)
             state.open_alerts[alert.trigger_family] = OpenAlert(alert.alert_id, alert.level, event.t)
         return alert
+
+    def follow(self, event: Event) -> IncomeRows:
+        """Apply one event, in order, to the facts, the anomalies and the event index, without scoring it."""
+        state = self.state
+        incomes = advance(state.facts, event)
+        anomaly = check_event(state.facts, state.facts.members.get(event.person_id or ""), event)
+        if anomaly is not None:
+            state.anomalies.append(anomaly)
+        self.by_category.setdefault(event.category, []).append(event)
+        self.times[event.event_id] = event.t
+        return incomes
+
+    def rescore(self, event: Event) -> None:
+        """Apply one event, in order, and work out the scores and the rules holding after it, not its alert.
+
+        The rules holding after an event depend on its scores and on the scores before it (a "rising" score
+        rule), not on which rules held before, so two rescored events restore both.
+        """
+        state = self.state
+        previous = state.scores
+        ctx = self._scored(event, self.rules.region(state.facts.region))
+        _, state.holding = decide_alert(self.rules, ctx, state.scores, previous, event, state.open_alerts,
+                                        state.holding, self.pseudonymiser, self.times.get)
+
+    def _scored(self, event: Event, region: Region) -> Context:
+        """Follow the event, score the household after it (onto the state), and return the context scored."""
+        incomes = self.follow(event)
+        ctx = Context(facts=self.state.facts, events_by_category=self.by_category, t=event.t, region=region,
+                      trigger=event, known_incomes=incomes)
+        self.state.scores = score_household(ctx, self.rules)
+        return ctx
 
 
 def apply_event(state: HouseholdState, event: Event, rules: RuleSet, pseudonymiser: Pseudonymiser, *,
@@ -150,8 +175,8 @@ def apply_event(state: HouseholdState, event: Event, rules: RuleSet, pseudonymis
                                 new_anomalies=state.anomalies[known_anomalies:]), max_bytes)
     before = {a.alert_id for a in state.alerts}
     seen = {x.anomaly_id for x in state.anomalies}
-    insort(state.events, event, key=lambda e: e.key)
-    rebuilt = replay(state.record, state.events, rules, pseudonymiser, digests=state.digests)
+    insort(state.events, event, key=_key)
+    rebuilt = _replay_from(state, event, rules, pseudonymiser)
     new_alerts = [a for a in rebuilt.alerts if a.alert_id not in before]
     rebuilt.created_by = dict(state.created_by)
     others = [a.alert_id for a in new_alerts if a.trigger.event_id != event.event_id]
@@ -177,6 +202,44 @@ def _stepper_for(state: HouseholdState, rules: RuleSet, pseudonymiser: Pseudonym
         cached = _Stepper(state, rules, pseudonymiser)
         state.__dict__["_stepper"] = cached
     return cached
+
+
+def _replay_from(state: HouseholdState, late: Event, rules: RuleSet, pseudonymiser: Pseudonymiser) -> HouseholdState:
+    """`replay` of the state's events, the late one among them, scoring again only from just before it.
+
+    What the household scores, raises and holds after an event depends only on the events up to it, and
+    the state is the replay of its events (under one rules file). So the events before the late one are
+    only followed (facts, anomalies, the event index), the last two of them rescored (the scores and the
+    rules holding, which the late event is compared with), and their alerts and open alerts are the ones
+    the state already has. A late event near the end of a long history then costs the events after it,
+    not the whole history: a worker that receives a household's events a little out of order does not
+    crawl through one full replay per event. (After a change of rules.yaml, the alerts the events before
+    the late one raised stand as they were sent; a full replay would raise them again under the new rules,
+    as new alerts about old events.)
+    """
+    events = state.events
+    at = bisect_left(events, late.key, key=_key)
+    if at < 2:  # too few events before it to rescore two of them: replay them all
+        return replay(state.record, events, rules, pseudonymiser, digests=state.digests)
+    rebuilt = new_state(state.record)
+    stepper = _stepper_for(rebuilt, rules, pseudonymiser)
+    rebuilt.events.extend(events)  # (after the stepper is made: it indexes the events it follows)
+    for event in events[:at - 2]:
+        stepper.follow(event)
+    for event in events[at - 2:at]:
+        stepper.rescore(event)
+    rebuilt.alerts = [a for a in state.alerts if a.trigger.event_id in stepper.times]  # (the events before it)
+    for alert in rebuilt.alerts:
+        rebuilt.open_alerts[alert.trigger_family] = OpenAlert(alert.alert_id, alert.level,
+                                                              stepper.times[alert.trigger.event_id])
+    for event in events[at:]:
+        stepper.step(event)
+    rebuilt.digests = state.digests
+    return rebuilt
+
+
+def _key(event: Event) -> tuple[int, str]:
+    return event.key
 
 
 def replay(record: HouseholdRecord, events: list[Event], rules: RuleSet, pseudonymiser: Pseudonymiser,
