@@ -17,7 +17,7 @@ worker for every household of its partition.
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -115,7 +115,7 @@ class _Stepper:
         if not self.times:  # the first event: compare with the registry baseline, not with zero
             previous = score_household(Context(facts=state.facts, events_by_category={}, t=event.t, region=region),
                                        self.rules)
-        ctx = self._scored(event, region)
+        ctx = self.score(event, region)
         alert, state.holding = decide_alert(self.rules, ctx, state.scores, previous, event, state.open_alerts,
                                             state.holding, self.pseudonymiser, self.times.get)
         if alert is not None:
@@ -138,15 +138,15 @@ class _Stepper:
         """Apply one event, in order, and work out the scores and the rules holding after it, not its alert.
 
         The rules holding after an event depend on its scores and on the scores before it (a "rising" score
-        rule), not on which rules held before, so two rescored events restore both.
+        rule), not on which rules held before: the event before this one must have been scored.
         """
         state = self.state
         previous = state.scores
-        ctx = self._scored(event, self.rules.region(state.facts.region))
+        ctx = self.score(event, self.rules.region(state.facts.region))
         _, state.holding = decide_alert(self.rules, ctx, state.scores, previous, event, state.open_alerts,
                                         state.holding, self.pseudonymiser, self.times.get)
 
-    def _scored(self, event: Event, region: Region) -> Context:
+    def score(self, event: Event, region: Region) -> Context:
         """Follow the event, score the household after it (onto the state), and return the context scored."""
         incomes = self.follow(event)
         ctx = Context(facts=self.state.facts, events_by_category=self.by_category, t=event.t, region=region,
@@ -175,8 +175,9 @@ def apply_event(state: HouseholdState, event: Event, rules: RuleSet, pseudonymis
                                 new_anomalies=state.anomalies[known_anomalies:]), max_bytes)
     before = {a.alert_id for a in state.alerts}
     seen = {x.anomaly_id for x in state.anomalies}
-    insort(state.events, event, key=_key)
-    rebuilt = _replay_from(state, event, rules, pseudonymiser)
+    at = bisect_left(state.events, event.key, key=_key)
+    state.events.insert(at, event)
+    rebuilt = _replay_from(state, at, rules, pseudonymiser)
     new_alerts = [a for a in rebuilt.alerts if a.alert_id not in before]
     rebuilt.created_by = dict(state.created_by)
     others = [a.alert_id for a in new_alerts if a.trigger.event_id != event.event_id]
@@ -204,30 +205,30 @@ def _stepper_for(state: HouseholdState, rules: RuleSet, pseudonymiser: Pseudonym
     return cached
 
 
-def _replay_from(state: HouseholdState, late: Event, rules: RuleSet, pseudonymiser: Pseudonymiser) -> HouseholdState:
-    """`replay` of the state's events, the late one among them, scoring again only from just before it.
+def _replay_from(state: HouseholdState, at: int, rules: RuleSet, pseudonymiser: Pseudonymiser) -> HouseholdState:
+    """`replay` of the state's events, the late one at index `at`, scoring again only from just before it.
 
     What the household scores, raises and holds after an event depends only on the events up to it, and
     the state is the replay of its events (under one rules file). So the events before the late one are
-    only followed (facts, anomalies, the event index), the last two of them rescored (the scores and the
-    rules holding, which the late event is compared with), and their alerts and open alerts are the ones
-    the state already has. A late event near the end of a long history then costs the events after it,
-    not the whole history: a worker that receives a household's events a little out of order does not
-    crawl through one full replay per event. (After a change of rules.yaml, the alerts the events before
-    the late one raised stand as they were sent; a full replay would raise them again under the new rules,
-    as new alerts about old events.)
+    only followed (facts, anomalies, the event index), the last two of them scored (the scores and, for
+    the last, the rules holding, which the late event is compared with), and their alerts and open
+    alerts are the ones the state already has. A late event near the end of a long history then costs
+    the events after it, not the whole history: a worker that receives a household's events a little
+    out of order does not crawl through one full replay per event. (After a change of rules.yaml, the
+    alerts the events before the late one raised stand as they were sent; a full replay would raise
+    them again under the new rules, as new alerts about old events.)
     """
     events = state.events
-    at = bisect_left(events, late.key, key=_key)
-    if at < 2:  # too few events before it to rescore two of them: replay them all
+    if at < 2:  # too few events before it to score two of them: replay them all
         return replay(state.record, events, rules, pseudonymiser, digests=state.digests)
     rebuilt = new_state(state.record)
     stepper = _stepper_for(rebuilt, rules, pseudonymiser)
     rebuilt.events.extend(events)  # (after the stepper is made: it indexes the events it follows)
     for event in events[:at - 2]:
         stepper.follow(event)
-    for event in events[at - 2:at]:
-        stepper.rescore(event)
+    region = rules.region(rebuilt.facts.region)
+    stepper.score(events[at - 2], region)  # its scores are what the next event's rules compare with
+    stepper.rescore(events[at - 1])
     rebuilt.alerts = [a for a in state.alerts if a.trigger.event_id in stepper.times]  # (the events before it)
     for alert in rebuilt.alerts:
         rebuilt.open_alerts[alert.trigger_family] = OpenAlert(alert.alert_id, alert.level,
