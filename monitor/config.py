@@ -30,6 +30,10 @@ class Settings:
     # (monitor/runtime/merger.py).  0 like Kafka Streams' max.task.idle.ms: data already on the broker
     # is waited for anyway, and 250 ms left the reordering seen in the benchmark unchanged.
     merge_hold_s: float = 0.0
+    # How long a worker's router keeps an event about a person its directory does not know yet, while
+    # registry records or membership facts are on their way but do not move (monitor/runtime/engine.py,
+    # `hold_unknown_person`).  After that it goes the long way round: parked, retried, then dead-lettered.
+    person_wait_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -44,6 +48,10 @@ class Settings:
         if not hold_text.isdigit() or not 0 <= int(hold_text) <= 60_000:
             problem = "must be a whole number of milliseconds from 0 to 60000"
             raise ConfigError("environment", "MONITOR_MERGE_HOLD_MS", problem)  # noqa: EM101
+        wait_text = env.get("MONITOR_PERSON_WAIT_MS", "10000")
+        if not wait_text.isdigit() or not 0 <= int(wait_text) <= 600_000:
+            problem = "must be a whole number of milliseconds from 0 to 600000"
+            raise ConfigError("environment", "MONITOR_PERSON_WAIT_MS", problem)  # noqa: EM101
         return cls(
             pseudonym_key=(key or DEV_KEY_LABEL).encode(),
             key_is_development=not key,
@@ -53,6 +61,7 @@ class Settings:
             partitions=int(partitions_text),
             rules_path=Path(env.get("MONITOR_RULES", str(PACKAGE_ROOT / "rules.yaml"))),
             merge_hold_s=int(hold_text) / 1000,
+            person_wait_s=int(wait_text) / 1000,
         )
 
     def pseudonymiser(self) -> Pseudonymiser:

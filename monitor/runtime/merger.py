@@ -28,6 +28,13 @@ MERGE_MAX_BUFFERED messages are held.
 records already fetched for a paused partition: do not use `consumer.pause_partitions` outside a
 rebalance.)
 
+**Not yet.**  A handler may answer "not yet" (the router, for an event about a person its directory
+does not know yet while registry data is still arriving).  The message stays at the head of its queue with
+everything behind it, and the merger asks again at its next tick (`release_held`, every 0.1 s), not at
+each message that arrives: at a cold start of 5,000 households the router asked 33,000 to 46,000 times,
+each time resolving the person and scanning the registry partitions, on the core that was filling the
+directory.
+
 **Rebalance.**  When faust suspends the flow the buffer is dropped unhandled; the ledger expects its
 messages again, and the seek of the next assignment delivers them again to whichever worker owns
 them then.
@@ -135,6 +142,7 @@ class InputMerger:
         self.lock = asyncio.Lock()
         self._wake: asyncio.TimerHandle | None = None
         self._woken: asyncio.Future[None] | None = None
+        self.waiting = False  # the handler said "not yet": try again at the next tick, not at every message
 
     async def run(self, stream: Any) -> None:
         """The agent body: take every message, release what may go; nothing ever leaves it."""
@@ -155,6 +163,7 @@ class InputMerger:
             if not self.app.flow_control.is_active():
                 self.drop()
                 return
+            self.waiting = False
             await self.release()
         except asyncio.CancelledError:
             raise
@@ -183,7 +192,8 @@ class InputMerger:
         queue = self.queues.setdefault(m.tp, collections.deque())
         queue.append((key, item, ev, time.monotonic()))
         self.buffered += 1
-        await self.release()
+        if not self.waiting:
+            await self.release()
 
     async def release(self) -> None:
         """Hand buffered messages to the handler, smallest key first, while the merge allows it."""
@@ -202,6 +212,7 @@ class InputMerger:
                 if await self.handle(item, ev) is False:  # (handlers never raise: Engine.guard)
                     queue.appendleft((key, item, ev, arrived))  # not yet: keep it, and the order
                     self.buffered += 1
+                    self.waiting = True
                     return
                 self.ledger.done(tp, ev.message.offset)
 

@@ -48,7 +48,7 @@ alert sent from the partial view stays on the feed), the router and the househol
 partitions by event time (`InputMerger`, modelled on Kafka Streams' partition groups), the household
 agent takes registry records before events, and the router holds an event about a person the
 directory does not know yet while registry records or membership facts are still arriving for this
-worker (at most PERSON_WAIT_S).  Whatever still arrives early is handled, not lost: an event whose
+worker (`hold_unknown_person`).  Whatever still arrives early is handled, not lost: an event whose
 household is not known yet is parked on `{app}-retry` and tried again (by default after 1, 2, 4 and
 8 s; `MONITOR_RETRY_DELAYS`) before it becomes `unknown_household`; a late event replays its
 household.  A person whose move to another household is not yet known when their event is resolved
