@@ -256,12 +256,20 @@ class Engine:
                 await self.send("routed", household_id, encoder.encode(routed))
                 return True
             now = time.monotonic()
-            pending, applied = self.reference_backlog()
-            moved_at = self.reference_moved.note(applied, now)
+            pending, moved_at = self.note_reference(now)
             if hold_unknown_person(pending, checked.taken, moved_at, now, self.settings.person_wait_s):
                 return False
         await self.send("by-person", event.person_id, encoder.encode(carried))
         return True
+
+    def note_reference(self, now: float) -> tuple[bool, float]:
+        """Whether registry records or membership facts are pending, and when they last moved.
+
+        Called by the router when it meets an unknown person and by the worker's 0.1 s timer, so that
+        `moved_at` is when the data moved, not when the router last looked.
+        """
+        pending, applied = self.reference_backlog()
+        return pending, self.reference_moved.note(applied, now)
 
     def reference_backlog(self) -> tuple[bool, int]:
         """Whether this worker has registry records or membership facts not yet applied; how far it has applied them."""

@@ -233,6 +233,10 @@ def build_app(settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, 
 
     @app.timer(interval=0.1)
     async def release_held() -> None:
+        try:
+            engine.note_reference(time.monotonic())  # when the registry data last moved (the router's wait)
+        except Exception:  # noqa: BLE001 - a timer that raises crashes the app
+            log.exception("could not look at the registry partitions")
         for merger in mergers:
             await merger.tick()
 
