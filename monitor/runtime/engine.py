@@ -135,14 +135,14 @@ def hold_unknown_person(pending: bool, taken: float, moved_at: float, now: float
     the router took the event or after that data last moved (`moved_at`), whichever is later.
 
     A cold start with a large registry fills the directory for as long as the membership facts take to
-    apply: for 5,000 households, 14,000 facts beside 49,000 events, about 15 s on this project's 2-core
-    machine; minutes for a province.  Held only `wait_s` from its arrival, such an event went the long way
+    apply: for 5,000 households, 14,000 facts beside 49,000 events, 15 to 20 s on this project's 2-core
+    machine, and longer the larger the registry.  Held only `wait_s` from its arrival, such an event went the long way
     round (`{app}-by-person`, then parked and retried): it reached its household after its successors (a
-    replay, and alerts from the partial view), or was dead-lettered `unknown_household` once its retries
-    ran out.  The settling time covers facts just written that the consumer has not fetched yet: `pending`
-    compares with the partition ends of its last fetch, and at a cold start the members agent caught up
-    with those ends while the household agent was still writing facts (seen: 26 of 1,500 events sent the
-    long way).  Data that stops moving frees the router all the same.
+    replay, and alerts from the partial view), and had its retries run out first it would have been
+    dead-lettered `unknown_household`.  The settling time covers facts just written that the consumer has
+    not fetched yet: `pending` compares with the partition ends of its last fetch, and at a cold start the
+    members agent caught up with those ends while the household agent was still writing facts (seen: 26 of
+    1,500 events sent the long way).  Data that stops moving frees the router all the same.
     """
     if not pending and now - moved_at >= REFERENCE_SETTLE_S:
         return False
