@@ -30,6 +30,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -98,6 +99,9 @@ class Broker:
         subprocess.run([str(KAFKA_SCRIPT), "stop"], env=self.env, capture_output=True, timeout=120, check=False)
 
 
+_GC_LINE = re.compile(r"garbage collector: (\d+) full collections, ([\d.]+) s in all, longest (\d+) ms")
+
+
 @dataclass
 class Deployment:
     """One topic prefix with its workers."""
@@ -161,6 +165,16 @@ class Deployment:
                 for key, value in ast.literal_eval(found[-1].split("counters: ", 1)[1].strip()).items():
                     total[key] = total.get(key, 0) + int(value)
         return total
+
+    def gc_pauses(self) -> dict[str, float] | None:
+        """The first worker's full garbage collections as its last 10 s report gives them (None before any)."""
+        found = None
+        for line in self.procs[0][1].read_text(errors="replace").splitlines():
+            if match := _GC_LINE.search(line):
+                found = match
+        if found is None:
+            return None
+        return {"full_collections": int(found[1]), "total_s": float(found[2]), "longest_ms": float(found[3])}
 
     @staticmethod
     def tail(log: Path, n: int = 15) -> str:
@@ -399,7 +413,11 @@ def latency(broker: Broker, plan: KafkaPlan, work: Path, log: Log) -> dict[str, 
         finally:
             feed.close()
             offsets.close()
-        return {**high, "low_rate": low}
+        pauses = dep.gc_pauses()
+        if pauses:
+            log(f"  the worker's full garbage collections: {pauses['full_collections']:.0f}, "
+                f"{pauses['total_s']:.1f} s in all, longest {pauses['longest_ms']:,.0f} ms (its last report)")
+        return {**high, "low_rate": low, "worker_gc": pauses}
     finally:
         dep.stop_workers()
 

@@ -92,6 +92,14 @@ def new_state(record: HouseholdRecord) -> HouseholdState:
                           scores=EMPTY_SCORES, digests={})
 
 
+@dataclass(slots=True)
+class _EventIndex:
+    """A state's applied events by category, and each event's time by id: what scoring reads."""
+
+    by_category: dict[str, list[Event]] = field(default_factory=dict)
+    times: dict[str, int] = field(default_factory=dict)
+
+
 @dataclass
 class _Stepper:
     """Applies events in order to a state, scoring and deciding alerts after each one."""
@@ -99,13 +107,8 @@ class _Stepper:
     state: HouseholdState
     rules: RuleSet
     pseudonymiser: Pseudonymiser
-    by_category: dict[str, list[Event]] = field(default_factory=dict)
-    times: dict[str, int] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for event in self.state.events:
-            self.by_category.setdefault(event.category, []).append(event)
-            self.times[event.event_id] = event.t
+    by_category: dict[str, list[Event]]
+    times: dict[str, int]
 
     def step(self, event: Event) -> Alert | None:
         """Apply one event, in order; returns the alert it raised, if any (anomalies go onto the state)."""
@@ -197,12 +200,17 @@ def _bounded(applied: Applied, max_bytes: int) -> Applied:
 
 
 def _stepper_for(state: HouseholdState, rules: RuleSet, pseudonymiser: Pseudonymiser) -> _Stepper:
-    # The index of applied events is rebuilt only when the state is new to this process.
-    cached = state.__dict__.get("_stepper")
-    if not isinstance(cached, _Stepper) or cached.rules is not rules or cached.pseudonymiser is not pseudonymiser:
-        cached = _Stepper(state, rules, pseudonymiser)
-        state.__dict__["_stepper"] = cached
-    return cached
+    # The index of applied events is built only when the state is new to this process, and kept on the state.
+    # The stepper itself is not kept there: it refers to the state, and that cycle left every state a worker's
+    # cache dropped to the cyclic garbage collector, whose full collections then ran every second or two and
+    # took 150 to 325 ms each (a worker with a 500-state cache, 5,000 households; BENCHMARKS.md, twelfth session).
+    index = state.__dict__.get("_index")
+    if not isinstance(index, _EventIndex):
+        index = state.__dict__["_index"] = _EventIndex()
+        for event in state.events:
+            index.by_category.setdefault(event.category, []).append(event)
+            index.times[event.event_id] = event.t
+    return _Stepper(state, rules, pseudonymiser, index.by_category, index.times)
 
 
 def _replay_from(state: HouseholdState, at: int, rules: RuleSet, pseudonymiser: Pseudonymiser) -> HouseholdState:

@@ -47,6 +47,7 @@ from monitor.runtime.messages import (
     membership_decoder,
 )
 from monitor.runtime.offsets import OffsetLedger
+from monitor.runtime.state_cache import StateCache
 from monitor.runtime.topics import Topics, app_id, bootstrap_servers
 
 if TYPE_CHECKING:
@@ -60,7 +61,6 @@ __all__ = ["EXIT_STATE_WRITE_FAILED", "EXIT_TEST_CRASH", "REFERENCE_SETTLE_S", "
 log = logging.getLogger("monitor.worker")
 
 DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)
-CACHE_SIZE = 20_000
 REFERENCE_SETTLE_S = 1.0  # registry data that moved this recently may have more on its way (hold_unknown_person)
 EXIT_STATE_WRITE_FAILED = 70
 EXIT_TEST_CRASH = 137
@@ -154,7 +154,7 @@ class Engine:
 
     def __init__(self, settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, topics: Topics) -> None:
         self.settings, self.rules, self.pseudonymiser, self.topics = settings, rules, pseudonymiser, topics
-        self.cache: collections.OrderedDict[str, HouseholdState] = collections.OrderedDict()
+        self.cache = StateCache()
         self.retry_delays = _retry_delays()
         self.crash_ids = _crash_ids()
         self.crash_marker_dir = Path(settings.data_dir)
@@ -389,21 +389,13 @@ class Engine:
         """The household's state: from the process cache, else from the table."""
         state = self.cache.get(household_id)
         if state is not None:
-            self.cache.move_to_end(household_id)
             return state
         data = self.profiles.get(household_id)
         if data is None:
             return None
         state = decode_state(data)
-        self.remember(household_id, state)
+        self.cache.put(household_id, state, len(data))
         return state
-
-    def remember(self, household_id: str, state: HouseholdState) -> None:
-        """Put a state in the LRU cache."""
-        self.cache[household_id] = state
-        self.cache.move_to_end(household_id)
-        while len(self.cache) > CACHE_SIZE:
-            self.cache.popitem(last=False)
 
     def store(self, household_id: str, state: HouseholdState, encoded: bytes = b"") -> None:
         """Write the state (`encoded`: its bytes, when the caller has them) to the table (RocksDB + changelog).
@@ -411,13 +403,14 @@ class Engine:
         A failed write stops the process: the event is not recorded as handled, so it is replayed after a restart
         rather than lost or dead-lettered.
         """
+        encoded = encoded or encode_state(state)
         try:
-            self.profiles[household_id] = encoded or encode_state(state)
+            self.profiles[household_id] = encoded
         except Exception:  # noqa: BLE001
             log.critical("state write failed for a household; exiting so the event is replayed", exc_info=True)
             logging.shutdown()
             os._exit(EXIT_STATE_WRITE_FAILED)
-        self.remember(household_id, state)
+        self.cache.put(household_id, state, len(encoded))
 
     async def on_registry(self, raw: bytes | None, topic: str, partition: int, offset: int) -> None:
         """A registry record from the `households` topic."""
@@ -455,7 +448,7 @@ class Engine:
         try:
             await self._apply(carried, event, household_id)
         except BaseException:
-            self.cache.pop(household_id, None)  # it may be half-mutated; re-read it from the table
+            self.cache.pop(household_id)  # it may be half-mutated; re-read it from the table
             raise
 
     async def _apply(self, carried: Carried, event: Event, household_id: str) -> None:
@@ -476,7 +469,7 @@ class Engine:
                             event_id=event.event_id)
             return
         if applied.status is Status.TOO_LARGE:
-            self.cache.pop(household_id, None)  # half-changed: the table holds the state before this event
+            self.cache.pop(household_id)  # half-changed: the table holds the state before this event
             await self.dead(RejectReason.TOO_LARGE, carried.raw, carried.source, detail=TOO_LARGE_DETAIL,
                             event_id=event.event_id)
             return
