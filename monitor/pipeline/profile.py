@@ -203,7 +203,7 @@ def _stepper_for(state: HouseholdState, rules: RuleSet, pseudonymiser: Pseudonym
     # The index of applied events is built only when the state is new to this process, and kept on the state.
     # The stepper itself is not kept there: it refers to the state, and that cycle left every state a worker's
     # cache dropped to the cyclic garbage collector, whose full collections then ran every second or two and
-    # took 150 to 325 ms each (a worker with a 500-state cache, 5,000 households; BENCHMARKS.md, twelfth session).
+    # took 140 to 325 ms each (a worker with a 500-state cache, 5,000 households; BENCHMARKS.md, twelfth session).
     index = state.__dict__.get("_index")
     if not isinstance(index, _EventIndex):
         index = state.__dict__["_index"] = _EventIndex()

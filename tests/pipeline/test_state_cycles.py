@@ -1,9 +1,9 @@
 """A household state is freed by reference counting alone: nothing in it refers back to it.
 
-A worker keeps thousands of decoded states in a cache and drops the oldest. A state caught in a reference
+A worker keeps decoded states in a cache and drops the least recently used. A state caught in a reference
 cycle (it once held the stepper that applied its events, which held the state) is freed only by Python's
 cyclic collector, so a worker's dropped states piled up until a full collection: in a 5,000-household run
-with a 500-state cache, 58 full collections of 150 to 325 ms each (BENCHMARKS.md, twelfth session).
+with a 500-state cache, a full collection every 1 to 2 s, of 140 to 325 ms (BENCHMARKS.md, twelfth session).
 """
 
 from __future__ import annotations
