@@ -403,8 +403,8 @@ class Engine:
         A failed write stops the process: the event is not recorded as handled, so it is replayed after a restart
         rather than lost or dead-lettered.
         """
-        encoded = encoded or encode_state(state)
         try:
+            encoded = encoded or encode_state(state)
             self.profiles[household_id] = encoded
         except Exception:  # noqa: BLE001
             log.critical("state write failed for a household; exiting so the event is replayed", exc_info=True)
