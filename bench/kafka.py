@@ -99,7 +99,8 @@ class Broker:
         subprocess.run([str(KAFKA_SCRIPT), "stop"], env=self.env, capture_output=True, timeout=120, check=False)
 
 
-_GC_LINE = re.compile(r"garbage collector: (\d+) full collections, ([\d.]+) s in all, longest (\d+) ms")
+_GC_LINE = re.compile(r"garbage collector: (\d+) full collections, ([\d.]+) s in all, longest (\d+) ms; "
+                      r"since the last report (\d+), longest (\d+) ms")
 
 
 @dataclass
@@ -166,15 +167,21 @@ class Deployment:
                     total[key] = total.get(key, 0) + int(value)
         return total
 
-    def gc_pauses(self) -> dict[str, float] | None:
-        """The first worker's full garbage collections as its last 10 s report gives them (None before any)."""
-        found = None
-        for line in self.procs[0][1].read_text(errors="replace").splitlines():
-            if match := _GC_LINE.search(line):
-                found = match
-        if found is None:
-            return None
-        return {"full_collections": int(found[1]), "total_s": float(found[2]), "longest_ms": float(found[3])}
+    def gc_reports(self, wait_s: float = 12.0) -> list[tuple[int, float, float, int, float]]:
+        """The first worker's reports of its full garbage collections, once its next one (every 10 s) is in.
+
+        Each: (count, seconds in all, longest ms, count since the report before, longest ms since then).
+        """
+        def reports() -> list[tuple[int, float, float, int, float]]:
+            return [(int(m[1]), float(m[2]), float(m[3]), int(m[4]), float(m[5]))
+                    for line in self.procs[0][1].read_text(errors="replace").splitlines()
+                    if (m := _GC_LINE.search(line))]
+
+        known = len(reports())
+        deadline = time.perf_counter() + wait_s
+        while len(reports()) <= known and time.perf_counter() < deadline:
+            time.sleep(0.5)
+        return reports()
 
     @staticmethod
     def tail(log: Path, n: int = 15) -> str:
@@ -407,19 +414,33 @@ def latency(broker: Broker, plan: KafkaPlan, work: Path, log: Log) -> dict[str, 
             return {"error": "the worker did not finish taking in the registry (lag > 0 after 600 s)"}
         feed = AlertFeed(f"127.0.0.1:{broker.port}", offsets.topics, offsets.partitions)
         try:
+            start = len(dep.gc_reports())
             low = _paced(feed, dep, households[:n_low], low_rate, plan.latency_seconds, plan.latency_wait_s, log)
+            middle = len(dep.gc_reports())
             high = _paced(feed, dep, households[n_low:], plan.latency_rate, plan.latency_seconds, plan.latency_wait_s,
                           log)
+            reports = dep.gc_reports()
         finally:
             feed.close()
             offsets.close()
-        pauses = dep.gc_pauses()
-        if pauses:
-            log(f"  the worker's full garbage collections: {pauses['full_collections']:.0f}, "
-                f"{pauses['total_s']:.1f} s in all, longest {pauses['longest_ms']:,.0f} ms (its last report)")
-        return {**high, "low_rate": low, "worker_gc": pauses}
+        for row, during in ((low, reports[start:middle]), (high, reports[middle:])):
+            row["worker_gc"] = _gc_during(during)
+            log(f"  the worker's full garbage collections during the {row['rate']:,} events/s sends: "
+                f"{row['worker_gc']['text']}")
+        return {**high, "low_rate": low}
     finally:
         dep.stop_workers()
+
+
+def _gc_during(reports: list[tuple[int, float, float, int, float]]) -> dict[str, Any]:
+    """Full collections reported from the first report after a phase began to the first after it ended.
+
+    Reports come every 10 s, so this may include a few seconds before and after the phase (an idle worker then).
+    """
+    count = sum(r[3] for r in reports)
+    longest = max((r[4] for r in reports), default=0.0)
+    return {"full_collections": count, "longest_ms": longest if count else None,
+            "text": f"{count}, longest {longest:,.0f} ms" if count else "none"}
 
 
 def _wait_idle(offsets: Offsets, timeout_s: float) -> float | None:

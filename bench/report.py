@@ -317,12 +317,9 @@ def render_kafka(kafka: dict[str, Any]) -> list[str]:
                       f"{row['waited_after_last_send_s']:.0f} s of the last send)."
                       + (" Legs, p50 / p99: " + "; ".join(f"{leg} {v['p50']:,.0f} / {v['p99']:,.0f} ms"
                                                           for leg, v in row.get("legs_ms", {}).items())
-                         if row.get("legs_ms") else ""), ""]
-    gc_pauses = lat.get("worker_gc")
-    if gc_pauses:
-        lines += [f"The latency worker's full garbage collections (its last 10 s report): "
-                  f"{gc_pauses['full_collections']:.0f}, {gc_pauses['total_s']:.1f} s in all, longest "
-                  f"{gc_pauses['longest_ms']:,.0f} ms.", ""]
+                         if row.get("legs_ms") else "")
+                      + (f". The worker's full garbage collections meanwhile: {row['worker_gc']['text']}."
+                         if row.get("worker_gc") else ""), ""]
     if lat.get("error"):
         lines += [f"Latency: {lat['error']}", ""]
     return lines

@@ -24,6 +24,8 @@ class GcPauses:
         self.total_s = 0.0
         self.longest_s = 0.0
         self._started = 0.0
+        self._reported = 0  # the count at the last summary
+        self._recent_longest_s = 0.0  # the longest since then
 
     def install(self) -> GcPauses:
         """Start timing (a callback of the collector); returns self."""
@@ -36,9 +38,11 @@ class GcPauses:
             gc.callbacks.remove(self._on_collection)
 
     def summary(self) -> str:
-        """One line for the log: how many, how long in all, the longest."""
-        return (f"{self.count} full collections, {self.total_s:.1f} s in all, "
-                f"longest {1000 * self.longest_s:.0f} ms")
+        """One line for the log: how many so far, how long in all, the longest; and since the last summary."""
+        line = (f"{self.count} full collections, {self.total_s:.1f} s in all, longest {1000 * self.longest_s:.0f} ms; "
+                f"since the last report {self.count - self._reported}, longest {1000 * self._recent_longest_s:.0f} ms")
+        self._reported, self._recent_longest_s = self.count, 0.0
+        return line
 
     def _on_collection(self, phase: str, info: dict[str, Any]) -> None:
         if info["generation"] != FULL:
@@ -50,3 +54,4 @@ class GcPauses:
         self.count += 1
         self.total_s += took
         self.longest_s = max(self.longest_s, took)
+        self._recent_longest_s = max(self._recent_longest_s, took)

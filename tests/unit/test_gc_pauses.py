@@ -25,7 +25,9 @@ def test_full_collections_are_counted_and_timed_and_young_ones_are_not() -> None
     gc.collect()  # after uninstall: not counted
     assert pauses.count == 2
     assert 0 < pauses.longest_s <= pauses.total_s
-    assert re.fullmatch(r"2 full collections, \d+\.\d s in all, longest \d+ ms", pauses.summary())
+    assert re.fullmatch(r"2 full collections, \d+\.\d s in all, longest \d+ ms; since the last report 2, "
+                        r"longest \d+ ms", pauses.summary())
+    assert pauses.summary().endswith("since the last report 0, longest 0 ms")  # (a summary starts the next period)
 
 
 def test_uninstall_twice_is_harmless() -> None:
