@@ -433,9 +433,10 @@ def latency(broker: Broker, plan: KafkaPlan, work: Path, log: Log) -> dict[str, 
 
 
 def _gc_during(reports: list[tuple[int, float, float, int, float]]) -> dict[str, Any]:
-    """Full collections reported from the first report after a phase began to the first after it ended.
+    """Full collections in the reports logged while a phase ran and in the first one after it ended.
 
-    Reports come every 10 s, so this may include a few seconds before and after the phase (an idle worker then).
+    Each report covers the 10 s since the one before, so this may include a few seconds before and after the phase
+    (the worker idle then).
     """
     count = sum(r[3] for r in reports)
     longest = max((r[4] for r in reports), default=0.0)
