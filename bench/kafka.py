@@ -30,7 +30,6 @@ import datetime as dt
 import json
 import math
 import os
-import re
 import shutil
 import signal
 import socket
@@ -47,6 +46,7 @@ import msgspec
 
 from bench.data import dataset, prefix
 from bench.plans import KafkaPlan
+from monitor.runtime.gc_pauses import Report, read_report
 
 __all__ = ["Broker", "Deployment", "measure_kafka"]
 
@@ -97,10 +97,6 @@ class Broker:
     def stop(self) -> None:
         """Stop it (only ours: its own home dir and pid file)."""
         subprocess.run([str(KAFKA_SCRIPT), "stop"], env=self.env, capture_output=True, timeout=120, check=False)
-
-
-_GC_LINE = re.compile(r"garbage collector: (\d+) full collections, ([\d.]+) s in all, longest (\d+) ms; "
-                      r"since the last report (\d+), longest (\d+) ms")
 
 
 @dataclass
@@ -167,15 +163,11 @@ class Deployment:
                     total[key] = total.get(key, 0) + int(value)
         return total
 
-    def gc_reports(self, wait_s: float = 12.0) -> list[tuple[int, float, float, int, float]]:
-        """The first worker's reports of its full garbage collections, once its next one (every 10 s) is in.
-
-        Each: (count, seconds in all, longest ms, count since the report before, longest ms since then).
-        """
-        def reports() -> list[tuple[int, float, float, int, float]]:
-            return [(int(m[1]), float(m[2]), float(m[3]), int(m[4]), float(m[5]))
-                    for line in self.procs[0][1].read_text(errors="replace").splitlines()
-                    if (m := _GC_LINE.search(line))]
+    def gc_reports(self, wait_s: float = 12.0) -> list[Report]:
+        """The first worker's reports of its full garbage collections, once its next one (every 10 s) is in."""
+        def reports() -> list[Report]:
+            return [report for line in self.procs[0][1].read_text(errors="replace").splitlines()
+                    if (report := read_report(line))]
 
         known = len(reports())
         deadline = time.perf_counter() + wait_s
@@ -432,14 +424,14 @@ def latency(broker: Broker, plan: KafkaPlan, work: Path, log: Log) -> dict[str, 
         dep.stop_workers()
 
 
-def _gc_during(reports: list[tuple[int, float, float, int, float]]) -> dict[str, Any]:
+def _gc_during(reports: list[Report]) -> dict[str, Any]:
     """Full collections in the reports logged while a phase ran and in the first one after it ended.
 
     Each report covers the 10 s since the one before, so this may include a few seconds before and after the phase
     (the worker idle then).
     """
-    count = sum(r[3] for r in reports)
-    longest = max((r[4] for r in reports), default=0.0)
+    count = sum(r.recent for r in reports)
+    longest = max((r.recent_longest_ms for r in reports), default=0.0)
     return {"full_collections": count, "longest_ms": longest if count else None,
             "text": f"{count}, longest {longest:,.0f} ms" if count else "none"}
 

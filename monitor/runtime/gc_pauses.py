@@ -2,18 +2,40 @@
 
 A full collection walks every object the collector tracks while nothing else runs: in a worker, a time in
 which no event is applied and no alert is sent. The worker logs these figures with its counters, so that an
-operator sees the pauses (and `bench/kafka.py` reads them from the log beside the latency it measures).
+operator sees the pauses, and `bench/kafka.py` reads them back (`read_report`) beside the latency it measures:
+the line's format is written and read here only.
 """
 
 from __future__ import annotations
 
 import gc
+import re
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["GcPauses"]
+__all__ = ["GcPauses", "Report", "read_report"]
 
 FULL = 2  # the oldest generation: a full collection
+_REPORT = re.compile(r"garbage collector: (\d+) full collections, ([\d.]+) s in all, longest (\d+) ms; "
+                     r"since the last report (\d+), longest (\d+) ms")
+
+
+class Report(NamedTuple):
+    """One `GcPauses.summary` line, read back."""
+
+    full_collections: int
+    total_s: float
+    longest_ms: float
+    recent: int  # full collections since the report before
+    recent_longest_ms: float
+
+
+def read_report(line: str) -> Report | None:
+    """The report in one log line, or None when the line has none."""
+    match = _REPORT.search(line)
+    if match is None:
+        return None
+    return Report(int(match[1]), float(match[2]), float(match[3]), int(match[4]), float(match[5]))
 
 
 class GcPauses:
@@ -38,9 +60,10 @@ class GcPauses:
             gc.callbacks.remove(self._on_collection)
 
     def summary(self) -> str:
-        """One line for the log: how many so far, how long in all, the longest; and since the last summary."""
-        line = (f"{self.count} full collections, {self.total_s:.1f} s in all, longest {1000 * self.longest_s:.0f} ms; "
-                f"since the last report {self.count - self._reported}, longest {1000 * self._recent_longest_s:.0f} ms")
+        """The log line: how many so far, how long in all, the longest; and since the last summary (`read_report`)."""
+        line = (f"garbage collector: {self.count} full collections, {self.total_s:.1f} s in all, "
+                f"longest {1000 * self.longest_s:.0f} ms; since the last report {self.count - self._reported}, "
+                f"longest {1000 * self._recent_longest_s:.0f} ms")
         self._reported, self._recent_longest_s = self.count, 0.0
         return line
 

@@ -317,7 +317,7 @@ def run_worker(settings: Settings, *, web_port: int | None = None, loglevel: str
         if engine.counters:
             log.info("counters: %s", dict(sorted(engine.counters.items())))
         if pauses.count:
-            log.info("garbage collector: %s", pauses.summary())
+            log.info("%s", pauses.summary())
         held = {merger.name: merger.buffered for merger in mergers if merger.buffered}
         skipped = {k.value: v for k, v in engine.ledger.skipped.items() if v}
         if held or skipped:
