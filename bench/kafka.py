@@ -38,9 +38,10 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -54,6 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SCRIPT = ROOT / "scripts" / "kafka"
 CST = dt.timezone(dt.timedelta(hours=8))
 Log = Any  # Callable[[str], None]
+_R = TypeVar("_R")  # what a reader of worker log lines returns
 
 
 @dataclass
@@ -147,33 +149,31 @@ class Deployment:
     def counters(self, wait_s: float = 12.0) -> dict[str, int]:
         """The workers' own counters (applied, late, alerts...), summed, from the first report each logs
         (every 10 s) after this call, else the last one."""
-        def reports(log: Path) -> list[str]:
-            return [line for line in log.read_text(errors="replace").splitlines() if "counters: {" in line]
-
-        before = [len(reports(log)) for _, log in self.procs]
-        deadline = time.perf_counter() + wait_s
-        while time.perf_counter() < deadline and any(len(reports(log)) <= n for (_, log), n in
-                                                     zip(self.procs, before, strict=True)):
-            time.sleep(0.5)
         total: dict[str, int] = {}
-        for _, log in self.procs:
-            found = reports(log)
+        for found in self._next_reports([log for _, log in self.procs], _read_counters, wait_s):
             if found:
-                for key, value in ast.literal_eval(found[-1].split("counters: ", 1)[1].strip()).items():
-                    total[key] = total.get(key, 0) + int(value)
+                for key, value in found[-1].items():
+                    total[key] = total.get(key, 0) + value
         return total
 
     def gc_reports(self, wait_s: float = 12.0) -> list[Report]:
         """The first worker's reports of its full garbage collections, once its next one (every 10 s) is in."""
-        def reports() -> list[Report]:
-            return [report for line in self.procs[0][1].read_text(errors="replace").splitlines()
-                    if (report := read_report(line))]
+        return self._next_reports([self.procs[0][1]], read_report, wait_s)[0]
 
-        known = len(reports())
+    @staticmethod
+    def _next_reports(logs: list[Path], read: Callable[[str], _R | None], wait_s: float) -> list[list[_R]]:
+        """Each log's reports (the lines `read` reads), once every log has one more than at the call (at most
+        `wait_s`: the workers report every 10 s)."""
+        def reports(log: Path) -> list[_R]:
+            return [report for line in log.read_text(errors="replace").splitlines()
+                    if (report := read(line)) is not None]
+
+        before = [len(reports(log)) for log in logs]
         deadline = time.perf_counter() + wait_s
-        while len(reports()) <= known and time.perf_counter() < deadline:
+        while time.perf_counter() < deadline and any(len(reports(log)) <= n
+                                                     for log, n in zip(logs, before, strict=True)):
             time.sleep(0.5)
-        return reports()
+        return [reports(log) for log in logs]
 
     @staticmethod
     def tail(log: Path, n: int = 15) -> str:
@@ -422,6 +422,13 @@ def latency(broker: Broker, plan: KafkaPlan, work: Path, log: Log) -> dict[str, 
         return {**high, "low_rate": low}
     finally:
         dep.stop_workers()
+
+
+def _read_counters(line: str) -> dict[str, int] | None:
+    """The counters in one worker log line (`counters: {...}`), or None when the line has none."""
+    if "counters: {" not in line:
+        return None
+    return {key: int(value) for key, value in ast.literal_eval(line.split("counters: ", 1)[1].strip()).items()}
 
 
 def _gc_during(reports: list[Report]) -> dict[str, Any]:
