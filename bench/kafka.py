@@ -11,6 +11,9 @@ Every measurement uses a fresh topic prefix (own topics, own faust app id and co
   time until the consumer group has committed everything are reported too.
 - Raw aiokafka: one consumer reads the same input topics from the beginning, in the same run;
   consume-only rate over the same number of messages.
+- The faust floor (bench/faust_floor.py): faust with the worker's settings and agents but no engine, first
+  only counting what it reads, then carrying the worker's messages for each event (input read, routed
+  write and read, state write); on its own prefix holding copies of the set, produced before it starts.
 - Latency: one worker holding N fresh households (registry taken in and the group idle, lag 0, before
   the first send); one `hlth_major_disease_dx` headline event per household sent at a fixed rate with
   kafka-python, first at a tenth of the target rate, then at the target rate (each raises exactly one
@@ -46,6 +49,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from bench.data import dataset, prefix
+from bench.faust_floor import FLOOR_LINE, FLOOR_MODES
 from bench.plans import KafkaPlan
 from monitor.runtime.gc_pauses import Report, read_report
 
@@ -56,6 +60,7 @@ KAFKA_SCRIPT = ROOT / "scripts" / "kafka"
 CST = dt.timezone(dt.timedelta(hours=8))
 Log = Any  # Callable[[str], None]
 _R = TypeVar("_R")  # what a reader of worker log lines returns
+FLOOR_MIN_EVENTS = 50_000  # the faust floor reads at least this many events (copies of the set)
 
 
 @dataclass
@@ -124,17 +129,21 @@ class Deployment:
 
         return Settings.from_env(self.env)
 
-    def start_workers(self, n: int, timeout_s: float = 120.0) -> float:
-        """Start n workers (own data dirs, no web server) and wait until all say Ready; seconds taken."""
+    def start_workers(self, n: int, timeout_s: float = 120.0, *, module: str = "monitor",
+                      env: dict[str, str] | None = None) -> float:
+        """Start n workers (own data dirs, no web server) and wait until all say Ready; seconds taken.
+
+        `module` is what `python -m` runs with `worker --loglevel info` (the faust floor is a worker too), with
+        `env` added to the deployment's environment."""
         started = time.perf_counter()
         for i in range(n):
             log = self.work / f"{self.name}-worker{i}.log"
             data_dir = self.work / f"{self.prefix}data{i}"  # fresh: faust's RocksDB files outlive a topic prefix
             shutil.rmtree(data_dir, ignore_errors=True)
-            env = dict(self.env, MONITOR_DATA_DIR=str(data_dir))
+            worker_env = dict(self.env, **(env or {}), MONITOR_DATA_DIR=str(data_dir))
             with log.open("wb") as out:
-                proc = subprocess.Popen([sys.executable, "-m", "monitor", "worker", "--loglevel", "info"], cwd=ROOT,
-                                        env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                proc = subprocess.Popen([sys.executable, "-m", module, "worker", "--loglevel", "info"], cwd=ROOT,
+                                        env=worker_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
             self.procs.append((proc, log))
         deadline = time.perf_counter() + timeout_s
         for proc, log in self.procs:
@@ -185,7 +194,7 @@ class Deployment:
         return all(proc.poll() is None for proc, _ in self.procs)
 
     def stop_workers(self) -> None:
-        """SIGTERM our own workers (by pid), SIGKILL what is left after 15 s; remove their data dirs."""
+        """SIGTERM our own workers (by pid), SIGKILL what is left after 15 s; remove their data dirs and forget them."""
         for proc, _ in self.procs:
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGTERM)
@@ -198,6 +207,7 @@ class Deployment:
                 proc.wait(timeout=10)
         for data_dir in self.work.glob(f"{self.prefix}data*"):
             shutil.rmtree(data_dir, ignore_errors=True)
+        self.procs.clear()
 
     def produce(self, households: Path | None, events: Path | None) -> float:
         """`monitor produce` as a user runs it; returns its wall time."""
@@ -368,6 +378,82 @@ def raw_consume(broker: Broker, prefix_: str, per_pass: int, minimum: int, log: 
     log(f"  raw aiokafka consume-only: {count:,} messages ({passes} passes over the same topics) in {seconds:.2f} s "
         f"= {row['events_per_s']:,.0f} msg/s")
     return row
+
+
+def faust_floor(broker: Broker, data: Any, plan: KafkaPlan, work: Path, log: Log) -> list[dict[str, Any]]:
+    """faust without the engine (bench/faust_floor.py), consume-only and with the worker's messages, one worker each.
+
+    Its own topic prefix holds the set as many times as makes at least FLOOR_MIN_EVENTS events, produced before
+    the floor starts: each mode reads everything from the beginning, and its rate runs from the first message
+    either agent read to the last (the floor's own clock, so start-up and group join are left out).
+    """
+    dep = Deployment(broker, "floor", work)
+    copies = max(1, math.ceil(FLOOR_MIN_EVENTS / max(1, data.lines)))
+    registry, events = work / "floor-households.jsonl", work / "floor-events.jsonl"
+    for source, target in ((data.registry, registry), (data.events_file, events)):
+        with target.open("wb") as out:
+            for _ in range(copies):
+                with source.open("rb") as copy:
+                    shutil.copyfileobj(copy, out)
+    dep.produce(registry, events)
+    offsets = Offsets(dep)
+    sent = sum(offsets.records(topic) for topic in offsets.topics.inputs)
+    registered = offsets.records(offsets.topics.households)
+    offsets.close()
+    rows = []
+    for mode in ("consume", "forward"):
+        row: dict[str, Any] = {"mode": mode, "events": sent, "registry": registered, "copies": copies}
+        rows.append(row)
+        try:
+            name = f"{dep.prefix}floor-{mode}"
+            _create_topic(dep, f"{name}-routed")  # a topic made after faust subscribed is not read for minutes
+            dep.start_workers(1, module="bench.faust_floor", env={"FLOOR_MODE": mode, "FLOOR_APP_ID": name})
+            wanted = (sent, registered + (sent if mode == "forward" else 0))
+            deadline = time.perf_counter() + plan.e2e_timeout_s
+            line = (0, 0, 0.0, 0.0)
+            while time.perf_counter() < deadline:
+                line = _last_floor_line(dep.procs[0][1]) or line
+                if line[:2] == wanted:
+                    break
+                time.sleep(0.5)
+            if line[:2] != wanted:
+                row["error"] = f"read {line[0]:,} input and {line[1]:,} household-agent messages of {wanted} in time"
+                log(f"  faust floor ({mode}): {row['error']}")
+                continue
+            row["seconds"] = line[3] - line[2]
+            row["events_per_s"] = sent / row["seconds"]
+            log(f"  faust floor, {FLOOR_MODES[mode]}: {sent:,} events + {registered:,} registry records "
+                f"({copies} copies of the set) in {row['seconds']:.2f} s = {row['events_per_s']:,.0f} events/s")
+        finally:
+            dep.stop_workers()
+    registry.unlink()
+    events.unlink()
+    return rows
+
+
+
+def _create_topic(dep: Deployment, name: str) -> None:
+    """A topic of the deployment's partition count (kafka-python admin)."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from monitor.runtime.topics import bootstrap_servers
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(dep.settings), request_timeout_ms=10000)
+    try:
+        admin.create_topics([NewTopic(name, num_partitions=dep.settings.partitions, replication_factor=1)])
+    finally:
+        admin.close()
+
+
+def _last_floor_line(log: Path) -> tuple[int, int, float, float] | None:
+    """The floor's latest `FLOOR router household first last` report, if any."""
+    last = None
+    for line in log.read_text(errors="replace").splitlines():
+        words = line.split(f"{FLOOR_LINE} ", 1)
+        if len(words) == 2:  # noqa: PLR2004
+            router, household, first, latest = words[1].split()
+            last = (int(router), int(household), float(first), float(latest))
+    return last
 
 
 def _headline(i: int, household: dict[str, Any], tag: str) -> tuple[str, str, bytes]:
@@ -611,6 +697,11 @@ def measure_kafka(plan: KafkaPlan, work: Path, log: Log) -> dict[str, Any]:
         done = next((r for r in result["e2e"] if r.get("events_per_s")), None)
         if done:
             result["raw"] = raw_consume(broker, done["prefix"], data.lines + data.households, 200_000, log)
+        try:
+            result["faust_floor"] = faust_floor(broker, data, plan, work, log)
+        except Exception as exc:  # noqa: BLE001
+            result["faust_floor"] = [{"error": f"{type(exc).__name__}: {exc}"}]
+            log(f"  faust floor FAILED: {exc}")
         try:
             result["latency"] = latency(broker, plan, work, log)
         except Exception as exc:  # noqa: BLE001

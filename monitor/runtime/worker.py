@@ -105,7 +105,7 @@ if TYPE_CHECKING:
     from monitor.pipeline.rules import RuleSet
     from monitor.privacy import Pseudonymiser
 
-__all__ = ["build_app", "run_worker"]
+__all__ = ["build_app", "faust_app", "run_worker"]
 
 log = logging.getLogger("monitor.worker")
 
@@ -115,17 +115,17 @@ ROCKSDB_OPTIONS = {"write_buffer_size": 4 << 20, "max_write_buffer_number": 2, "
                    "target_file_size_base": 8 << 20}
 
 
-def build_app(settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, *,
-              web_port: int | None = None) -> tuple[faust.App, Engine]:
-    """The faust app with its tables and agents, and the engine the agents call."""
-    import faust
-    from faust.types import TP
+def faust_app(settings: Settings, name: str, *, web_port: int | None = None) -> faust.App:
+    """A faust app with the worker's transport settings, without agents or tables.
 
-    topics = topics_for(settings)
-    engine = Engine(settings, rules, pseudonymiser, topics)
+    Raw bytes, RocksDB stores in the data dir, acks from every replica. `build_app` adds the worker's agents and
+    tables, the benchmark's faust floor (bench/faust_floor.py) its own.
+    """
+    import faust
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        app_id(settings),
+    return faust.App(
+        name,
         broker=settings.broker,
         store="rocksdb://",
         datadir=str(settings.data_dir.resolve()),
@@ -152,6 +152,16 @@ def build_app(settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, 
         autodiscover=False,
         origin="monitor.runtime.worker",
     )
+
+
+def build_app(settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, *,
+              web_port: int | None = None) -> tuple[faust.App, Engine]:
+    """The faust app with its tables and agents, and the engine the agents call."""
+    from faust.types import TP
+
+    topics = topics_for(settings)
+    engine = Engine(settings, rules, pseudonymiser, topics)
+    app = faust_app(settings, app_id(settings), web_port=web_port)
 
     def topic(*names: str) -> Any:
         # acks off: commits come from the worker's ledger, not from faust's acked-offset bookkeeping
