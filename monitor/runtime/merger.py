@@ -179,6 +179,7 @@ class InputMerger:
                  self.buffered)
         self.queues.clear()
         self.buffered = 0
+        self.waiting = False  # the message that said "not yet" went with the buffer
 
     async def add(self, ev: Any) -> None:
         """Take one message (prepared now: validated or decoded), then release what may go."""

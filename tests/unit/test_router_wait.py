@@ -127,3 +127,33 @@ def test_a_merger_told_not_yet_tries_again_at_its_tick_not_at_every_message() ->
     assert handled == [0, 1, 2]
     assert ledger.handled[tp] == 3
     assert merger.buffered == 0
+
+
+def test_a_dropped_buffer_takes_its_not_yet_with_it() -> None:
+    """After a rebalance drops the buffer, a message read again is released at once, not at the next tick."""
+    tp = TP("inputs", 0)
+    ledger = OffsetLedger()
+    ledger.seed(ledger.generation, {tp: 0})
+    answers = [False]  # the first try: "not yet"; every later one: ready
+    handled: list[int] = []
+
+    async def handle(_item: Any, ev: _Event) -> bool:
+        ready = answers.pop(0) if answers else True
+        if ready:
+            handled.append(ev.message.offset)
+        return ready
+
+    merger = InputMerger(_App(_Consumer([tp])), ledger, ["inputs"], 1, name="router",
+                         prepare=lambda ev: (ev.message.offset, None), handle=handle)
+    merger.stream = _Stream()
+
+    async def scenario() -> None:
+        await merger.add(_Event(_Message(tp, 0)))
+        assert handled == [] and merger.waiting
+        merger.drop()  # a rebalance: the ledger expects offset 0 again
+        await merger.add(_Event(_Message(tp, 0)))
+
+    asyncio.run(scenario())
+    assert handled == [0]
+    assert ledger.handled[tp] == 1
+    assert merger.buffered == 0
