@@ -77,6 +77,9 @@ def build_floor(settings: Settings, name: str, *, forward: bool) -> Any:
     return app
 
 
-if __name__ == "__main__":
-    build_floor(Settings.from_env(), os.environ["FLOOR_APP_ID"],
-                forward=os.environ["FLOOR_MODE"] == "forward").main()
+if __name__ == "__main__":  # started as any worker (`worker --loglevel info`); the arguments are not read
+    import faust
+
+    # faust.Worker rather than app.main(): faust's `worker` command would switch the web server on, on port 6066.
+    floor = build_floor(Settings.from_env(), os.environ["FLOOR_APP_ID"], forward=os.environ["FLOOR_MODE"] == "forward")
+    faust.Worker(floor, loglevel="info").execute_from_commandline()
