@@ -73,6 +73,9 @@ RocksDB store; changelog `{app}-profiles-changelog`).
 - A process-local LRU cache of decoded states (`StateCache`, 8 MiB of states: small, so that the garbage
   collector's full collections stay short) saves a table read and a msgpack decode on a household's next
   event; it is dropped on every partition revocation and for a household whose processing raised.
+- Once its first partitions are assigned, the worker freezes what it has built (faust, aiokafka, the modules:
+  about 90,000 objects) out of the garbage collector's walks (`freeze_for_good`): its full collections, during
+  which nothing is applied, took 39 to 55 ms instead of 107 to 113 in the benchmark's latency runs.
 - A failed state write (RocksDB I/O error, disk full) is not dead-lettered: the worker exits at once
   with status 70 and the event, not recorded as handled, is replayed after a restart.
 
@@ -94,6 +97,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.pipeline.route import Directory
 from monitor.runtime.engine import Engine, TableMapping
 from monitor.runtime.gc_pauses import GcPauses
+from monitor.runtime.long_lived import freeze_for_good
 from monitor.runtime.merger import NO_TIME, AssignedPartitions, InputMerger
 from monitor.runtime.messages import Checked, carried_decoder, encoder, homes_decoder
 from monitor.runtime.topics import app_id, ensure_topics, topics_for
@@ -319,10 +323,16 @@ def run_worker(settings: Settings, *, web_port: int | None = None, loglevel: str
     created = ensure_topics(settings, timeout_s=None)  # a worker waits for its broker, however long
     app, engine = build_app(settings, rules, settings.pseudonymiser(), web_port=web_port)
 
+    frozen = False
+
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+        nonlocal frozen
         assigned = args[0] if args else kwargs.get("assigned", ())
         log.info("assigned %d partitions (%.1fs after start)", len(assigned), time.monotonic() - started)
+        if not frozen:  # up and running: what exists now lives to the end, keep it out of full collections
+            frozen = True
+            log.info("%d objects kept out of the garbage collector's walks", freeze_for_good())
 
     mergers = engine.mergers
     pauses = GcPauses().install()
