@@ -99,42 +99,10 @@ class _Stream:
         return True
 
 
-def test_a_merger_told_not_yet_tries_again_at_its_tick_not_at_every_message() -> None:
-    tp = TP("inputs", 0)
+def _router(tp: TP, answers: list[bool]) -> tuple[InputMerger, OffsetLedger, list[int]]:
+    """A router merger on one partition whose handler answers `answers` in turn (then ready), and what it handled."""
     ledger = OffsetLedger()
     ledger.seed(ledger.generation, {tp: 0})
-    answers = [False, True, True, True]  # the first try of the first message: "not yet" (directory pending)
-    handled: list[int] = []
-
-    async def handle(_item: Any, ev: _Event) -> bool:
-        ready = answers.pop(0)
-        if ready:
-            handled.append(ev.message.offset)
-        return ready
-
-    merger = InputMerger(_App(_Consumer([tp])), ledger, ["inputs"], 1, name="router",
-                         prepare=lambda ev: (ev.message.offset, None), handle=handle)
-    merger.stream = _Stream()
-
-    async def scenario() -> None:
-        for offset in range(3):
-            await merger.add(_Event(_Message(tp, offset)))
-        assert handled == [] and len(answers) == 3  # asked once, then left alone while messages arrive
-        assert merger.buffered == 3
-        await merger.tick()
-
-    asyncio.run(scenario())
-    assert handled == [0, 1, 2]
-    assert ledger.handled[tp] == 3
-    assert merger.buffered == 0
-
-
-def test_a_dropped_buffer_takes_its_not_yet_with_it() -> None:
-    """After a rebalance drops the buffer, a message read again is released at once, not at the next tick."""
-    tp = TP("inputs", 0)
-    ledger = OffsetLedger()
-    ledger.seed(ledger.generation, {tp: 0})
-    answers = [False]  # the first try: "not yet"; every later one: ready
     handled: list[int] = []
 
     async def handle(_item: Any, ev: _Event) -> bool:
@@ -146,6 +114,32 @@ def test_a_dropped_buffer_takes_its_not_yet_with_it() -> None:
     merger = InputMerger(_App(_Consumer([tp])), ledger, ["inputs"], 1, name="router",
                          prepare=lambda ev: (ev.message.offset, None), handle=handle)
     merger.stream = _Stream()
+    return merger, ledger, handled
+
+
+def test_a_merger_told_not_yet_tries_again_at_its_tick_not_at_every_message() -> None:
+    tp = TP("inputs", 0)
+    answers = [False, True, True, True]  # the first try of the first message: "not yet" (directory pending)
+    merger, ledger, handled = _router(tp, answers)
+
+    async def scenario() -> None:
+        for offset in range(3):
+            await merger.add(_Event(_Message(tp, offset)))
+        assert handled == [] and len(answers) == 3  # asked once, then left alone while messages arrive
+        assert merger.buffered == 3
+        await merger.tick()
+
+    asyncio.run(scenario())
+    assert handled == [0, 1, 2]
+    assert answers == []  # asked four times: once before the tick, then once per message
+    assert ledger.handled[tp] == 3
+    assert merger.buffered == 0
+
+
+def test_a_dropped_buffer_takes_its_not_yet_with_it() -> None:
+    """After a rebalance drops the buffer, a message read again is released at once, not at the next tick."""
+    tp = TP("inputs", 0)
+    merger, ledger, handled = _router(tp, [False])  # the first try: "not yet"; every later one: ready
 
     async def scenario() -> None:
         await merger.add(_Event(_Message(tp, 0)))
