@@ -1,8 +1,8 @@
 """The faust floor: what faust itself costs per event, with no engine (`python -m bench.faust_floor worker`).
 
 The worker's two main agents, hollowed out. A router reads the five input topics and forwards each raw
-message, under its own key, to `{FLOOR_APP_ID}-routed`; a household agent reads the registry and that
-topic and writes each message's bytes to a RocksDB table with a changelog. That is the messages an event
+message, under its own key, to the deployment's `{app}-routed` topic; a household agent reads the registry and
+that topic and writes each message's bytes to a RocksDB table with a changelog. That is the messages an event
 costs the worker (one input read, one routed write and read, one state write) and nothing else: no
 validation, no merge, no scoring, no alerts. `FLOOR_MODE=consume` makes both agents only count what they
 read. The app has the worker's transport settings (`monitor.runtime.worker.faust_app`) and uses faust as
@@ -36,7 +36,9 @@ def build_floor(settings: Settings, name: str, *, forward: bool) -> Any:
     """The floor app: `forward` makes the router send to the routed topic and the household agent write the table."""
     topics = topics_for(settings)
     app = faust_app(settings, name)
-    routed_name = f"{name}-routed"  # created by the caller (bench/kafka.py), before the agents subscribe
+    # Made with every topic of the deployment by `monitor produce`, before the floor starts (a topic made after
+    # faust subscribed was not read in time); only the forward mode writes to it.
+    routed_name = topics.routed
 
     def topic(*names: str) -> Any:
         return app.topic(*names, key_serializer="raw", value_serializer="raw", partitions=settings.partitions)

@@ -173,16 +173,12 @@ class Deployment:
     def _next_reports(logs: list[Path], read: Callable[[str], _R | None], wait_s: float) -> list[list[_R]]:
         """Each log's reports (the lines `read` reads), once every log has one more than at the call (at most
         `wait_s`: the workers report every 10 s)."""
-        def reports(log: Path) -> list[_R]:
-            return [report for line in log.read_text(errors="replace").splitlines()
-                    if (report := read(line)) is not None]
-
-        before = [len(reports(log)) for log in logs]
+        before = [len(_log_reports(log, read)) for log in logs]
         deadline = time.perf_counter() + wait_s
-        while time.perf_counter() < deadline and any(len(reports(log)) <= n
+        while time.perf_counter() < deadline and any(len(_log_reports(log, read)) <= n
                                                      for log, n in zip(logs, before, strict=True)):
             time.sleep(0.5)
-        return [reports(log) for log in logs]
+        return [_log_reports(log, read) for log in logs]
 
     @staticmethod
     def tail(log: Path, n: int = 15) -> str:
@@ -405,14 +401,13 @@ def faust_floor(broker: Broker, data: Any, plan: KafkaPlan, work: Path, log: Log
         row: dict[str, Any] = {"mode": mode, "events": sent, "registry": registered, "copies": copies}
         rows.append(row)
         try:
-            name = f"{dep.prefix}floor-{mode}"
-            _create_topic(dep, f"{name}-routed")  # a topic made after faust subscribed is not read for minutes
-            dep.start_workers(1, module="bench.faust_floor", env={"FLOOR_MODE": mode, "FLOOR_APP_ID": name})
+            dep.start_workers(1, module="bench.faust_floor",
+                              env={"FLOOR_MODE": mode, "FLOOR_APP_ID": f"{dep.prefix}floor-{mode}"})
             wanted = (sent, registered + (sent if mode == "forward" else 0))
             deadline = time.perf_counter() + plan.e2e_timeout_s
             line = (0, 0, 0.0, 0.0)
             while time.perf_counter() < deadline:
-                line = _last_floor_line(dep.procs[0][1]) or line
+                line = next(reversed(_log_reports(dep.procs[0][1], _read_floor_line)), line)
                 if line[:2] == wanted:
                     break
                 time.sleep(0.5)
@@ -431,29 +426,18 @@ def faust_floor(broker: Broker, data: Any, plan: KafkaPlan, work: Path, log: Log
     return rows
 
 
-
-def _create_topic(dep: Deployment, name: str) -> None:
-    """A topic of the deployment's partition count (kafka-python admin)."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-
-    from monitor.runtime.topics import bootstrap_servers
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(dep.settings), request_timeout_ms=10000)
-    try:
-        admin.create_topics([NewTopic(name, num_partitions=dep.settings.partitions, replication_factor=1)])
-    finally:
-        admin.close()
+def _read_floor_line(line: str) -> tuple[int, int, float, float] | None:
+    """The floor's `FLOOR router household first last` report in one log line, or None when the line has none."""
+    words = line.split(f"{FLOOR_LINE} ", 1)
+    if len(words) != 2:  # noqa: PLR2004
+        return None
+    router, household, first, latest = words[1].split()
+    return int(router), int(household), float(first), float(latest)
 
 
-def _last_floor_line(log: Path) -> tuple[int, int, float, float] | None:
-    """The floor's latest `FLOOR router household first last` report, if any."""
-    last = None
-    for line in log.read_text(errors="replace").splitlines():
-        words = line.split(f"{FLOOR_LINE} ", 1)
-        if len(words) == 2:  # noqa: PLR2004
-            router, household, first, latest = words[1].split()
-            last = (int(router), int(household), float(first), float(latest))
-    return last
+def _log_reports(log: Path, read: Callable[[str], _R | None]) -> list[_R]:
+    """The reports in a worker log so far: each line `read` reads, in order."""
+    return [report for line in log.read_text(errors="replace").splitlines() if (report := read(line)) is not None]
 
 
 def _headline(i: int, household: dict[str, Any], tag: str) -> tuple[str, str, bytes]:
