@@ -16,11 +16,11 @@ Every measurement uses a fresh topic prefix (own topics, own faust app id and co
   write and read, state write); on its own prefix holding copies of the set, produced before it starts.
 - Latency: one worker holding N fresh households (registry taken in and the group idle, lag 0, before
   the first send); one `hlth_major_disease_dx` headline event per household sent at a fixed rate with
-  kafka-python, first at a tenth of the target rate, then at the target rate (each raises exactly one
-  alert, checked with the embedded engine); the alert feed is read by a consumer and matched by trigger
-  event_id; time from just before `send` to the alert's arrival.  An alert that never arrives counts
-  as infinitely late.  The CreateTime of the event's `{app}-routed` record and of the alert record
-  split it into router, household agent and alert delivery.
+  kafka-python, first at 100, 200 and 400 events/s (how far one worker keeps up), then at the target
+  rate (each raises exactly one alert, checked with the embedded engine); the alert feed is read by a
+  consumer and matched by trigger event_id; time from just before `send` to the alert's arrival.  An
+  alert that never arrives counts as infinitely late.  The CreateTime of the event's `{app}-routed`
+  record and of the alert record split it into router, household agent and alert delivery.
 - The workers' own counters (applied, late = arrived out of event-time order and replayed the
   household, alerts) from their 10-second log reports.
 """
@@ -30,6 +30,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import datetime as dt
+import itertools
 import json
 import math
 import os
@@ -452,13 +453,13 @@ def _headline(i: int, household: dict[str, Any], tag: str) -> tuple[str, str, by
 def latency(broker: Broker, plan: KafkaPlan, work: Path, log: Log) -> dict[str, Any]:
     """p50/p99/max from send to alert, one worker, one headline event per fresh household.
 
-    First at a tenth of the target rate (context: the latency of a worker that keeps up), then at the
-    target rate, each for `plan.latency_seconds`, on the same worker.
+    First at each of `plan.latency_context_rates` (lowest first: how far one worker keeps up, which says how
+    many workers a rate needs), then at the target rate, each for `plan.latency_seconds`, on the same worker.
+    The target rate's row is the result, with the others under "context_rates".
     """
-    low_rate = max(1, plan.latency_rate // 10)
-    n_low = int(low_rate * plan.latency_seconds)
-    n_high = int(plan.latency_rate * plan.latency_seconds)
-    n = n_low + n_high
+    rates = (*plan.latency_context_rates, plan.latency_rate)
+    counts = [int(rate * plan.latency_seconds) for rate in rates]
+    n = sum(counts)
     source = dataset(10_000 if n <= 10_000 else 100_000, 1, log=log)
     households = [json.loads(line) for line in prefix(source, n).read_text().splitlines()]
     dep = Deployment(broker, "latency", work)
@@ -475,21 +476,25 @@ def latency(broker: Broker, plan: KafkaPlan, work: Path, log: Log) -> dict[str, 
         if idle_after is None:
             return {"error": "the worker did not finish taking in the registry (lag > 0 after 600 s)"}
         feed = AlertFeed(f"127.0.0.1:{broker.port}", offsets.topics, offsets.partitions)
+        rows: list[dict[str, Any]] = []
         try:
-            start = len(dep.gc_reports())
-            low = _paced(feed, dep, households[:n_low], low_rate, plan.latency_seconds, plan.latency_wait_s, log)
-            middle = len(dep.gc_reports())
-            high = _paced(feed, dep, households[n_low:], plan.latency_rate, plan.latency_seconds, plan.latency_wait_s,
-                          log)
             reports = dep.gc_reports()
+            marks = [len(reports)]  # each phase's full collections: the worker's reports between two marks
+            start = 0
+            for rate, count in zip(rates, counts, strict=True):
+                rows.append(_paced(feed, dep, households[start:start + count], rate, plan.latency_seconds,
+                                   plan.latency_wait_s, log))
+                start += count
+                reports = dep.gc_reports()
+                marks.append(len(reports))
         finally:
             feed.close()
             offsets.close()
-        for row, during in ((low, reports[start:middle]), (high, reports[middle:])):
-            row["worker_gc"] = _gc_during(during)
+        for row, (first, last) in zip(rows, itertools.pairwise(marks), strict=True):
+            row["worker_gc"] = _gc_during(reports[first:last])
             log(f"  the worker's full garbage collections during the {row['rate']:,} events/s sends: "
                 f"{row['worker_gc']['text']}")
-        return {**high, "low_rate": low}
+        return {**rows[-1], "context_rates": rows[:-1]}
     finally:
         dep.stop_workers()
 

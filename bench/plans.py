@@ -35,6 +35,8 @@ class KafkaPlan:
     households: int  # generated households whose registry and events go end to end
     workers: tuple[int, ...]
     latency_rate: int  # events per second, sent at a fixed pace
+    # Rates sent before it, on the same worker, lowest first: where one worker keeps p99 within the target.
+    latency_context_rates: tuple[int, ...]
     latency_seconds: float
     latency_wait_s: float  # how long to wait for the last alerts after the last send
     e2e_timeout_s: float
@@ -61,7 +63,8 @@ SIZES: dict[str, Plan] = {
         snapshot_base=1_000,
         stream_snapshot_households=20_000,
         stream_snapshot_single_process_too=True,
-        kafka=KafkaPlan(households=500, workers=(1, 2), latency_rate=1_000, latency_seconds=5.0,
+        kafka=KafkaPlan(households=500, workers=(1, 2), latency_rate=1_000,
+                        latency_context_rates=(100, 200, 400), latency_seconds=5.0,
                         latency_wait_s=20.0, e2e_timeout_s=240.0),
     ),
     "full": Plan(
@@ -71,7 +74,8 @@ SIZES: dict[str, Plan] = {
         snapshot_base=1_000,
         stream_snapshot_households=1_000_000,
         stream_snapshot_single_process_too=False,  # (it would add 10 min)
-        kafka=KafkaPlan(households=5_000, workers=(1, 2), latency_rate=1_000, latency_seconds=30.0,
+        kafka=KafkaPlan(households=5_000, workers=(1, 2), latency_rate=1_000,
+                        latency_context_rates=(100, 200, 400), latency_seconds=30.0,
                         latency_wait_s=90.0, e2e_timeout_s=900.0),
     ),
 }
