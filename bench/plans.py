@@ -35,7 +35,7 @@ class KafkaPlan:
     households: int  # generated households whose registry and events go end to end
     workers: tuple[int, ...]
     latency_rate: int  # events per second, sent at a fixed pace
-    # Rates sent before it, on the same worker, lowest first: where one worker keeps p99 within the target.
+    # Rates sent before it, on the same worker, lowest first: how far one worker keeps p99 within the target.
     latency_context_rates: tuple[int, ...]
     latency_seconds: float
     latency_wait_s: float  # how long to wait for the last alerts after the last send

@@ -173,8 +173,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def _lower_rates(rows: list[dict[str, Any]]) -> str:
-    """The p99 at each of the lower rates tried: up to what rate one worker keeps the target (their first
-    seconds carry the idle worker's start; BENCHMARKS.md)."""
+    """The p99 at each lower rate tried: how far one worker keeps the target.
+
+    (The lowest also carries the first seconds of a worker that was idle, which BENCHMARKS.md describes.)
+    """
     if not rows:
         return ""
     return "; p99 at the lower rates tried: " + ", ".join(
