@@ -47,6 +47,7 @@ from monitor.runtime.messages import (
     membership_decoder,
 )
 from monitor.runtime.offsets import OffsetLedger
+from monitor.runtime.sent_facts import SentFacts
 from monitor.runtime.state_cache import StateCache
 from monitor.runtime.topics import Topics, app_id, bootstrap_servers
 
@@ -62,6 +63,7 @@ log = logging.getLogger("monitor.worker")
 
 DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)
 REFERENCE_SETTLE_S = 1.0  # registry data that moved this recently may have more on its way (hold_unknown_person)
+STALL_S = 0.5  # the worker looks every 0.1 s; a longer gap between two looks is the worker standing still (Progress)
 EXIT_STATE_WRITE_FAILED = 70
 EXIT_TEST_CRASH = 137
 
@@ -115,13 +117,23 @@ def _crash_ids() -> frozenset[str]:
 
 @dataclass(slots=True)
 class Progress:
-    """When a count last changed: here, how far this worker has applied registry records and membership facts."""
+    """When a count last changed: here, how far this worker has applied registry records and membership facts.
+
+    Time the worker itself stood still (a gap of over STALL_S between two looks: the process stopped, or its
+    event loop blocked) is not time the count failed to move, so it moves `moved_at` on by as much.  Seen
+    without it: a worker stopped for 2.5 s during a cold start found the registry data 2.6 s stale on waking
+    and sent the events it was holding the long way round, as if the data had stopped coming.
+    """
 
     count: int = -1
     moved_at: float = 0.0
+    looked_at: float | None = None
 
     def note(self, count: int, now: float) -> float:
-        """Take the count as it is `now`; returns the last time it changed."""
+        """Take the count as it is `now`; returns the last time it changed (stalls of the worker left out)."""
+        if self.looked_at is not None and now - self.looked_at > STALL_S:
+            self.moved_at += now - self.looked_at
+        self.looked_at = now
         if count != self.count:
             self.count, self.moved_at = count, now
         return self.moved_at
@@ -139,10 +151,12 @@ def hold_unknown_person(pending: bool, taken: float, moved_at: float, now: float
     machine, and longer the larger the registry.  Held only `wait_s` from its arrival, such an event went the long way
     round (`{app}-by-person`, then parked and retried): it reached its household after its successors (a
     replay, and alerts from the partial view), and had its retries run out first it would have been
-    dead-lettered `unknown_household`.  The settling time covers facts just written that the consumer has
-    not fetched yet: `pending` compares with the partition ends of its last fetch, and at a cold start the
-    members agent caught up with those ends while the household agent was still writing facts (seen: 26 of
-    1,500 events sent the long way).  Data that stops moving frees the router all the same.
+    dead-lettered `unknown_household`.  `pending` compares what this worker has applied with the partition
+    ends of its consumer's last fetch and with how far its own facts reach (`SentFacts`: its consumer may
+    not have fetched facts the broker has acknowledged).  The settling time covers facts other workers have
+    just written: at a cold start the members agent caught up with the partition ends while facts were
+    still being written (seen: 26 of 1,500 events sent the long way).  Data that stops moving frees the
+    router all the same.
     """
     if not pending and now - moved_at >= REFERENCE_SETTLE_S:
         return False
@@ -168,16 +182,17 @@ class Engine:
         self.agent_topics: frozenset[str] = frozenset()
         self.reference: AssignedPartitions | None = None  # households and membership (see reference_backlog)
         self.reference_moved = Progress()
+        self.sent_facts = SentFacts()  # this worker's membership facts, until the directory has them
         self._admin: Any = None
         self.counters: collections.Counter[str] = collections.Counter()
 
     # -- output ---------------------------------------------------------------------------------------
-    async def send(self, name: str, key: str | None, value: bytes) -> None:
-        """Queue a record on an output topic.
+    async def send(self, name: str, key: str | None, value: bytes) -> asyncio.Future[Any]:
+        """Queue a record on an output topic; returns its delivery (resolved with the record's metadata).
 
         Delivery is awaited by `commit`, which flushes the producer before it commits any source offset.
         """
-        await self.out[name].send(key=key.encode() if key is not None else None, value=value)
+        return await self.out[name].send(key=key.encode() if key is not None else None, value=value)
 
     async def dead(self, error: InvalidEventError | RejectReason, raw: bytes, source: dict[str, Any],
                    detail: str | None = None, event_id: str | None = None) -> None:
@@ -272,14 +287,19 @@ class Engine:
         return pending, self.reference_moved.note(applied, now)
 
     def reference_backlog(self) -> tuple[bool, int]:
-        """Whether this worker has registry records or membership facts not yet applied; how far it has applied them."""
+        """Whether this worker has registry records or membership facts not yet applied; how far it has applied them.
+
+        Not yet applied: before the end of an assigned partition as the consumer last fetched it, or a fact this
+        worker sent (still unacknowledged, or acknowledged at or past what it has applied on that partition).
+        """
         consumer = self.app.consumer
         assert self.reference is not None
-        pending, applied = False, 0
+        pending, applied = self.sent_facts.unacknowledged > 0, 0
         for tp in self.reference.now():
             handled = self.ledger.handled.get(tp, -1)
             highwater = consumer.highwater(tp)
-            pending = pending or bool(highwater and highwater > handled)
+            pending = (pending or bool(highwater and highwater > handled)
+                       or (tp.topic == self.topics.membership and self.sent_facts.pending(tp.partition, handled)))
             applied += handled
         return pending, applied
 
@@ -371,7 +391,8 @@ class Engine:
 
     async def announce(self, person_id: str, household_id: str, since: int) -> None:
         """Publish a membership fact, keyed by the person so it lands in the person's directory partition."""
-        await self.send("membership", person_id, encoder.encode(Membership(person_id, household_id, since)))
+        fact = encoder.encode(Membership(person_id, household_id, since))
+        self.sent_facts.track(await self.send("membership", person_id, fact))
 
     # -- retry agent ------------------------------------------------------------------------------------
     async def on_retry(self, key: bytes | None, value: bytes) -> None:

@@ -150,6 +150,15 @@ class WorkerPool:
             os.kill(worker.proc.pid, sig)
         worker.proc.wait(timeout=30)
 
+    def pause(self, name: str, seconds: float) -> None:
+        """Stop the worker's process (SIGSTOP) for `seconds`, then let it go on (SIGCONT): a machine's hiccup."""
+        pid = self.workers[name].proc.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
     def wait_exit(self, name: str, timeout_s: float) -> int:
         return self.workers[name].proc.wait(timeout=timeout_s)
 
@@ -251,11 +260,15 @@ def wait_quiescent(settings: Settings, pool: WorkerPool | None = None, *, timeou
 
 def changelog_writes(settings: Settings) -> int:
     """Records in the profiles changelog so far (a progress measure while the worker runs)."""
+    return records_in(settings, topics_for(settings).profiles_changelog)
+
+
+def records_in(settings: Settings, topic: str) -> int:
+    """Records written to `topic` so far (its partitions' end offsets; 0 if it does not exist yet)."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers(settings), group_id=None, enable_auto_commit=False)
     try:
-        topic = topics_for(settings).profiles_changelog
         parts = consumer.partitions_for_topic(topic)
         if not parts:
             return 0

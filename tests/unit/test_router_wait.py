@@ -1,6 +1,6 @@
 """The router waiting for its directory: how long it keeps an unknown person, and how it waits.
 
-`hold_unknown_person` and `Progress` are pure; the merger's wait is driven here by hand through a
+`hold_unknown_person`, `Progress` and `SentFacts` need no broker; the merger's wait is driven here by hand through a
 stand-in for the few faust attributes it reads (the Kafka tests run the same code inside real workers).
 """
 
@@ -18,6 +18,7 @@ from monitor.errors import ConfigError
 from monitor.runtime.engine import REFERENCE_SETTLE_S, Progress, hold_unknown_person
 from monitor.runtime.merger import InputMerger
 from monitor.runtime.offsets import OffsetLedger
+from monitor.runtime.sent_facts import SentFacts
 
 pytestmark = pytest.mark.unit
 
@@ -56,9 +57,48 @@ def test_person_wait_setting() -> None:
 def test_progress_remembers_when_the_count_last_changed() -> None:
     progress = Progress()
     assert progress.note(5, now=1.0) == 1.0
-    assert progress.note(5, now=4.0) == 1.0
-    assert progress.note(9, now=6.0) == 6.0
-    assert progress.note(9, now=30.0) == 6.0
+    for now in (1.1, 1.2, 1.3):  # looked at every 0.1 s, as the worker's timer does
+        assert progress.note(5, now) == 1.0
+    assert progress.note(9, now=1.4) == 1.4
+    assert progress.note(9, now=1.5) == 1.4
+
+
+def test_time_the_worker_stood_still_is_not_time_the_data_failed_to_move() -> None:
+    progress = Progress()
+    progress.note(5, now=10.0)
+    progress.note(5, now=10.4)  # looking: 0.4 s without a change
+    moved_at = progress.note(5, now=13.4)  # then 3 s without a look (the process stopped)
+    assert moved_at == 13.0 and 13.4 - moved_at == pytest.approx(0.4)
+    assert not hold_unknown_person(True, taken=9.0, moved_at=10.0, now=13.4, wait_s=1.5)  # what the gap did before
+    assert hold_unknown_person(True, taken=9.0, moved_at=moved_at, now=13.4, wait_s=1.5)
+    assert progress.note(5, now=13.5) == moved_at  # looking again: the wait runs on
+    assert progress.note(6, now=13.6) == 13.6
+
+
+def test_a_fact_this_worker_sent_is_pending_until_its_offset_is_applied() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        facts = SentFacts()
+        first, second, lost = loop.create_future(), loop.create_future(), loop.create_future()
+        for delivery in (first, second, lost):
+            facts.track(delivery)
+        assert facts.unacknowledged == 3
+        first.set_result(_Metadata(partition=2, offset=7))
+        second.set_result(_Metadata(partition=2, offset=5))  # acknowledgements may come in any order
+        lost.set_exception(RuntimeError("not written"))
+        await asyncio.sleep(0)  # done callbacks run on the next turn of the loop
+        assert facts.unacknowledged == 0
+        assert facts.pending(2, handled=7)  # the fact at offset 7 is not applied yet
+        assert not facts.pending(2, handled=8)
+        assert not facts.pending(3, handled=0)  # nothing sent there
+
+    asyncio.run(scenario())
+
+
+@dataclass
+class _Metadata:
+    partition: int
+    offset: int
 
 
 @dataclass
