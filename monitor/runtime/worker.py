@@ -96,6 +96,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.pipeline.route import Directory
 from monitor.runtime.engine import Engine, TableMapping
+from monitor.runtime.fetch_wait import keep_fetch_wait
 from monitor.runtime.gc_pauses import GcPauses
 from monitor.runtime.long_lived import freeze_for_good
 from monitor.runtime.merger import NO_TIME, AssignedPartitions, InputMerger
@@ -122,13 +123,13 @@ ROCKSDB_OPTIONS = {"write_buffer_size": 4 << 20, "max_write_buffer_number": 2, "
 def faust_app(settings: Settings, name: str, *, web_port: int | None = None) -> faust.App:
     """A faust app with the worker's transport settings, without agents or tables.
 
-    Raw bytes, RocksDB stores in the data dir, acks from every replica. `build_app` adds the worker's agents and
-    tables, the benchmark's faust floor (bench/faust_floor.py) its own.
+    Raw bytes, RocksDB stores in the data dir, acks from every replica, the consumer's fetch wait. `build_app` adds
+    the worker's agents and tables, the benchmark's faust floor (bench/faust_floor.py) its own.
     """
     import faust
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    app = faust.App(
         name,
         broker=settings.broker,
         store="rocksdb://",
@@ -156,6 +157,8 @@ def faust_app(settings: Settings, name: str, *, web_port: int | None = None) -> 
         autodiscover=False,
         origin="monitor.runtime.worker",
     )
+    keep_fetch_wait(app, settings.fetch_wait_ms)  # a transport setting faust does not have
+    return app
 
 
 def build_app(settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, *,

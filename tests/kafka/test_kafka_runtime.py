@@ -119,6 +119,15 @@ def test_differential_against_the_embedded_runtime(single_run: Any, expected: Or
     assert info["events"] > 0 and info["alerts"] > 0
 
 
+def test_the_worker_sets_its_consumer_fetch_wait(single_run: Any) -> None:
+    # faust has no setting for it: the worker reaches into aiokafka (monitor/runtime/fetch_wait.py), and an
+    # aiokafka that renamed the attributes would leave faust's 1,500 ms in place with only a warning
+    log = single_run.pool.workers["a"].log.read_text(errors="replace")
+    wait_ms = single_run.settings.fetch_wait_ms
+    assert f"consumer fetch wait: {wait_ms} ms" in log, single_run.pool.workers["a"].tail()
+    assert "could not set the consumer's fetch wait" not in log
+
+
 def test_snapshot_and_feed_commands_read_the_stream(single_run: Any, expected: Oracle, tmp_path: Path) -> None:
     import subprocess
     import sys
