@@ -450,31 +450,34 @@ def _headline(i: int, household: dict[str, Any], tag: str) -> tuple[str, str, by
     return event_id, household["household_id"], json.dumps(event).encode()
 
 
-def latency(broker: Broker, plan: KafkaPlan, work: Path, log: Log) -> dict[str, Any]:
-    """p50/p99/max from send to alert, one worker, one headline event per fresh household.
+def latency(broker: Broker, plan: KafkaPlan, work: Path, log: Log, *, workers: int = 1) -> dict[str, Any]:
+    """p50/p99/max from send to alert, one headline event per fresh household.
 
-    First at each of `plan.latency_context_rates` (lowest first: how far one worker keeps up, which says how
-    many workers a rate needs), then at the target rate, each for `plan.latency_seconds`, on the same worker.
-    The target rate's row is the result, with the others under "context_rates".
+    One worker: first at each of `plan.latency_context_rates` (lowest first: how far one worker keeps up, which says
+    how many workers a rate needs), then at the target rate, each for `plan.latency_seconds`, on the same worker.
+    More workers: the target rate only. The target rate's row is the result, with the others under "context_rates".
     """
-    rates = (*plan.latency_context_rates, plan.latency_rate)
+    rates = (*(plan.latency_context_rates if workers == 1 else ()), plan.latency_rate)
     counts = [int(rate * plan.latency_seconds) for rate in rates]
     n = sum(counts)
     source = dataset(10_000 if n <= 10_000 else 100_000, 1, log=log)
     households = [json.loads(line) for line in prefix(source, n).read_text().splitlines()]
-    dep = Deployment(broker, "latency", work)
+    dep = Deployment(broker, "latency" if workers == 1 else f"latency{workers}", work)
+    whose = "the worker's" if workers == 1 else "the first worker's"
     try:
-        dep.start_workers(1)
+        dep.start_workers(workers)
+        if workers > 1:
+            time.sleep(3.0)  # let the group settle after the last join, as end_to_end does
         offsets = Offsets(dep)
         dep.produce(prefix(source, n), None)
         loaded, _ = _wait_records(offsets, offsets.topics.profiles_changelog, n, 900, dep)
         if loaded is None:
-            return {"error": f"the worker had not taken in the {n:,}-household registry after 900 s"}
+            return {"error": f"the workers had not taken in the {n:,}-household registry after 900 s"}
         # The registry's membership announcements and directory updates must be done too: wait until the
         # group has committed everything it reads (else the first sends queue behind that backlog).
         idle_after = _wait_idle(offsets, 600)
         if idle_after is None:
-            return {"error": "the worker did not finish taking in the registry (lag > 0 after 600 s)"}
+            return {"error": "the workers did not finish taking in the registry (lag > 0 after 600 s)"}
         feed = AlertFeed(f"127.0.0.1:{broker.port}", offsets.topics, offsets.partitions)
         rows: list[dict[str, Any]] = []
         try:
@@ -492,7 +495,7 @@ def latency(broker: Broker, plan: KafkaPlan, work: Path, log: Log) -> dict[str, 
             offsets.close()
         for row, (first, last) in zip(rows, itertools.pairwise(marks), strict=True):
             row["worker_gc"] = _gc_during(reports[first:last])
-            log(f"  the worker's full garbage collections during the {row['rate']:,} events/s sends: "
+            log(f"  {whose} full garbage collections during the {row['rate']:,} events/s sends: "
                 f"{row['worker_gc']['text']}")
         return {**rows[-1], "context_rates": rows[:-1]}
     finally:
@@ -625,13 +628,19 @@ def _paced(feed: AlertFeed, dep: Deployment, households: list[dict[str, Any]], r
             legs["household agent"].append(1000 * (feed.alert_created[e] - feed.routed_created[e]))
             legs["alert delivery"].append(1000 * (feed.arrived[e] - feed.alert_created[e]))
     row["legs_ms"] = {leg: {"p50": _pct(sorted(v), 50), "p99": _pct(sorted(v), 99)} for leg, v in legs.items() if v}
-    log(f"  latency at {achieved:,.0f} events/s for {seconds:.0f} s, one worker: p50 {row['p50_text']}, p99 "
-        f"{row['p99_text']}, max {row['max_text']} ({matched:,} of {len(sent_at):,} alerts arrived within "
+    workers = len(dep.procs)
+    row["workers"] = workers
+    log(f"  latency at {achieved:,.0f} events/s for {seconds:.0f} s, {_workers_text(workers)}: p50 {row['p50_text']}, "
+        f"p99 {row['p99_text']}, max {row['max_text']} ({matched:,} of {len(sent_at):,} alerts arrived within "
         f"{wait_s:.0f} s of the last send)")
     if row["legs_ms"]:
         log("    legs (p50 / p99 ms): " + ", ".join(f"{leg} {v['p50']:,.0f} / {v['p99']:,.0f}"
                                                      for leg, v in row["legs_ms"].items()))
     return row
+
+
+def _workers_text(n: int) -> str:
+    return "one worker" if n == 1 else f"{n} workers"
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -691,11 +700,14 @@ def measure_kafka(plan: KafkaPlan, work: Path, log: Log) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001
             result["faust_floor"] = [{"error": f"{type(exc).__name__}: {exc}"}]
             log(f"  faust floor FAILED: {exc}")
-        try:
-            result["latency"] = latency(broker, plan, work, log)
-        except Exception as exc:  # noqa: BLE001
-            result["latency"] = {"error": f"{type(exc).__name__}: {exc}"}
-            log(f"  latency FAILED: {exc}")
+        for key, workers in (("latency", 1), ("latency_scaled", plan.latency_scaled_workers)):
+            if not workers:
+                continue
+            try:
+                result[key] = latency(broker, plan, work, log, workers=workers)
+            except Exception as exc:  # noqa: BLE001
+                result[key] = {"workers": workers, "error": f"{type(exc).__name__}: {exc}"}
+                log(f"  latency with {_workers_text(workers)} FAILED: {exc}")
     except Exception as exc:  # noqa: BLE001
         result["error"] = f"{type(exc).__name__}: {exc}"
         log(f"  FAILED: {result['error']}")

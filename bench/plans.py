@@ -39,6 +39,8 @@ class KafkaPlan:
     latency_context_rates: tuple[int, ...]
     latency_seconds: float
     latency_wait_s: float  # how long to wait for the last alerts after the last send
+    # The target rate sent again to this many workers (0: not run): does scaling out reach the target here?
+    latency_scaled_workers: int
     e2e_timeout_s: float
 
 
@@ -65,7 +67,7 @@ SIZES: dict[str, Plan] = {
         stream_snapshot_single_process_too=True,
         kafka=KafkaPlan(households=500, workers=(1, 2), latency_rate=1_000,
                         latency_context_rates=(100, 200, 400), latency_seconds=5.0,
-                        latency_wait_s=20.0, e2e_timeout_s=240.0),
+                        latency_wait_s=20.0, latency_scaled_workers=2, e2e_timeout_s=240.0),
     ),
     "full": Plan(
         engine=(EngineCase(100_000, None, jobs=(1, 0)), EngineCase(1_000_000, 300.0)),
@@ -76,7 +78,7 @@ SIZES: dict[str, Plan] = {
         stream_snapshot_single_process_too=False,  # (it would add 10 min)
         kafka=KafkaPlan(households=5_000, workers=(1, 2), latency_rate=1_000,
                         latency_context_rates=(100, 200, 400), latency_seconds=30.0,
-                        latency_wait_s=90.0, e2e_timeout_s=900.0),
+                        latency_wait_s=90.0, latency_scaled_workers=2, e2e_timeout_s=900.0),
     ),
 }
 SIZES["scale"] = Plan(

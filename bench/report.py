@@ -162,7 +162,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, str]]:
         out.append(_verdict(label, "met" if p99 is not None and p99 <= limit else "not met",
                             f"p99 {lat['p99_text']} (p50 {lat['p50_text']}, max {lat['max_text']}; {lat['matched']:,} "
                             f"of {lat['sent']:,} alerts arrived; sent at {lat['achieved_rate']:,.0f}/s)"
-                            + _lower_rates(lat.get("context_rates", []))))
+                            + _lower_rates(lat.get("context_rates", []))
+                            + _scaled(kafka.get("latency_scaled") or {})))
     else:
         out.append(_verdict(label, "not measured", lat.get("error") or kafka.get("error") or "no Kafka run"))
     out.append(_snapshot_verdict("snapshot of 1M households <= 20 s", results.get("snapshot") or {},
@@ -181,6 +182,13 @@ def _lower_rates(rows: list[dict[str, Any]]) -> str:
         return ""
     return "; p99 at the lower rates tried: " + ", ".join(
         f"{row['achieved_rate']:,.0f} events/s {row['p99_text']}" for row in sorted(rows, key=lambda row: row["rate"]))
+
+
+def _scaled(row: dict[str, Any]) -> str:
+    """The p99 at the target rate with more workers (the verdict stays one worker's)."""
+    if row.get("p99_text"):
+        return f"; with {row['workers']} workers p99 {row['p99_text']} (p50 {row['p50_text']})"
+    return f"; with {row['workers']} workers: {row['error']}" if row.get("error") else ""
 
 
 def _snapshot_verdict(label: str, snap: dict[str, Any], missing: str) -> dict[str, str]:
@@ -332,19 +340,24 @@ def render_kafka(kafka: dict[str, Any]) -> list[str]:
                          f"{_rate(floor.get('events_per_s'))} | {note} |")
         lines.append("")
     lat = kafka.get("latency") or {}
-    for row in (*lat.get("context_rates", ()), lat):
+    scaled = kafka.get("latency_scaled") or {}
+    for row in (*lat.get("context_rates", ()), lat, scaled):
         if row.get("p99_text"):
-            lines += [f"Latency send -> alert at {row['achieved_rate']:,.0f} events/s for {row['seconds']:.0f} s, one "
-                      f"worker: p50 **{row['p50_text']}**, p99 **{row['p99_text']}**, max {row['max_text']} "
+            workers = row.get("workers", 1)
+            who = "one worker" if workers == 1 else f"{workers} workers"
+            lines += [f"Latency send -> alert at {row['achieved_rate']:,.0f} events/s for {row['seconds']:.0f} s, "
+                      f"{who}: p50 **{row['p50_text']}**, p99 **{row['p99_text']}**, max {row['max_text']} "
                       f"({row['matched']:,} of {row['sent']:,} alerts arrived within "
                       f"{row['waited_after_last_send_s']:.0f} s of the last send)."
                       + (" Legs, p50 / p99: " + "; ".join(f"{leg} {v['p50']:,.0f} / {v['p99']:,.0f} ms"
                                                           for leg, v in row.get("legs_ms", {}).items())
                          if row.get("legs_ms") else "")
-                      + (f". The worker's full garbage collections meanwhile: {row['worker_gc']['text']}."
+                      + (f". The {'' if workers == 1 else 'first '}worker's full garbage collections meanwhile: "
+                         f"{row['worker_gc']['text']}."
                          if row.get("worker_gc") else ""), ""]
-    if lat.get("error"):
-        lines += [f"Latency: {lat['error']}", ""]
+    for row in (lat, scaled):
+        if row.get("error"):
+            lines += [f"Latency, {row.get('workers', 1)} worker(s): {row['error']}", ""]
     return lines
 
 
