@@ -292,12 +292,11 @@ class Engine:
         Not yet applied: before the end of an assigned partition as the consumer last fetched it, or a fact this
         worker sent (still unacknowledged, or acknowledged at or past what it has applied on that partition).
         """
-        consumer = self.app.consumer
         assert self.reference is not None
         pending, applied = self.sent_facts.unacknowledged > 0, 0
         for tp in self.reference.now():
             handled = self.ledger.handled.get(tp, -1)
-            highwater = consumer.highwater(tp)
+            highwater = self.reference.highwater(tp)
             pending = (pending or bool(highwater and highwater > handled)
                        or (tp.topic == self.topics.membership and self.sent_facts.pending(tp.partition, handled)))
             applied += handled

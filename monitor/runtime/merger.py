@@ -123,6 +123,21 @@ class AssignedPartitions:
             self._asked_at = now
         return self._assigned
 
+    def forget(self) -> None:
+        """The assignment changed (a rebalance): ask the consumer again at the next `now()`."""
+        self._asked_at = -1.0
+
+    def highwater(self, tp: Any) -> int | None:
+        """`tp`'s end as the consumer last fetched it; None when not known, as for a partition it no longer holds.
+
+        The consumer's assignment changes in its own thread, so a partition `now()` listed a moment ago may be
+        gone, and aiokafka asserts that it is not (B11 in RELIABILITY.md: an error logged at two workers' rebalance).
+        """
+        try:
+            return self.app.consumer.highwater(tp)
+        except AssertionError:  # aiokafka: "Partition is not assigned"
+            return None
+
 
 class InputMerger:
     """One agent's intake: ledger-checked, buffered per partition, released in key order, handled."""
@@ -239,12 +254,11 @@ class InputMerger:
 
         Returns (one of them still has unread messages, there are none).
         """
-        consumer = self.app.consumer
         all_heads = True
         for tp in self.assigned.now():
             if self.queues.get(tp):
                 continue
             all_heads = False
-            if may_have_unread(consumer.highwater(tp), self.ledger.expected.get(tp)):
+            if may_have_unread(self.assigned.highwater(tp), self.ledger.expected.get(tp)):
                 return True, False
         return False, all_heads

@@ -190,8 +190,9 @@ def build_app(settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, 
                                 partitions=settings.partitions, options=dict(table_options))
     engine.directory = Directory(TableMapping(directory_table, encoder.encode, homes_decoder.decode))
     engine.app = app
-    engine.reference = AssignedPartitions(app, [TP(t, p) for t in (topics.households, topics.membership)
-                                                for p in range(settings.partitions)])
+    reference = AssignedPartitions(app, [TP(t, p) for t in (topics.households, topics.membership)
+                                         for p in range(settings.partitions)])
+    engine.reference = reference
 
     def prepare_input(ev: Any) -> tuple[int, Checked]:
         m = ev.message
@@ -280,6 +281,8 @@ def build_app(settings: Settings, rules: RuleSet, pseudonymiser: Pseudonymiser, 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
         engine.start_assignment(args[0] if args else kwargs.get("assigned", ()))
+        for assigned in (reference, *(merger.assigned for merger in mergers)):
+            assigned.forget()  # what they last asked may be the old assignment (highwater() copes meanwhile)
 
     return app, engine
 

@@ -197,14 +197,19 @@ def test_two_workers_agree_with_one(kafka_case: Any, fixture_files: tuple[Path, 
                                     expected: Oracle) -> None:
     pool = kafka_case.pool
     pool.start("a")
-    pool.start("b")
     pool.wait_ready("a")
+    wait_group(kafka_case.settings, 1)
+    pool.start("b")  # after a holds every partition: a rebalance takes half of them away from a running worker
     pool.wait_ready("b")
     wait_group(kafka_case.settings, 2)
     produce(kafka_case.env, *fixture_files)
     wait_quiescent(kafka_case.settings, pool)
     check_against_oracle(kafka_case, expected, "two_workers")
     pool.assert_alive()
+    for worker in pool.workers.values():  # B11: a rebalance must not make the workers' timers fail
+        log = worker.log.read_text(errors="replace")
+        assert "could not look at the registry partitions" not in log and "Partition is not assigned" not in log, \
+            worker.tail()
 
 
 # -- 3. kill and crash ----------------------------------------------------------------------------------

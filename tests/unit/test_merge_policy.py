@@ -6,13 +6,15 @@ tests run it inside real workers.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.config import Settings
 from monitor.errors import ConfigError
-from monitor.runtime.merger import MERGE_MAX_HOLD_S, NO_TIME, may_have_unread, pick
+from monitor.runtime.merger import MERGE_MAX_HOLD_S, NO_TIME, AssignedPartitions, may_have_unread, pick
 
 pytestmark = pytest.mark.unit
 
@@ -101,3 +103,31 @@ def test_merge_hold_setting() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"MONITOR_MERGE_HOLD_MS": "-5"})
     assert "MONITOR_MERGE_HOLD_MS" in str(caught.value) and "\n" not in str(caught.value)
+
+
+class _RebalancingConsumer:
+    """Like aiokafka's consumer: `highwater` of a partition it does not hold fails an assertion."""
+
+    def __init__(self, held: set[int]) -> None:
+        self.held = held
+        self.asked = 0
+
+    def assignment(self) -> set[int]:
+        self.asked += 1
+        return set(self.held)
+
+    def highwater(self, tp: int) -> int:
+        assert tp in self.held, "Partition is not assigned"
+        return 10 * tp
+
+
+def test_a_partition_gone_in_a_rebalance_has_no_known_end() -> None:
+    consumer = _RebalancingConsumer({0, 1})
+    assigned = AssignedPartitions(SimpleNamespace(consumer=consumer), [0, 1, 2])
+    assert assigned.now() == [0, 1]
+    consumer.held = {1, 2}  # the consumer's thread moved on; `now()` still answers from a moment ago
+    assert assigned.now() == [0, 1]
+    assert assigned.highwater(0) is None and assigned.highwater(1) == 10
+    assigned.forget()  # the worker's on-assigned handler
+    assert assigned.now() == [1, 2] and consumer.asked == 2
+    assert assigned.highwater(2) == 20
