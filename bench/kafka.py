@@ -52,6 +52,7 @@ import msgspec
 from bench.data import dataset, prefix
 from bench.faust_floor import FLOOR_LINE, FLOOR_MODES
 from bench.plans import KafkaPlan
+from bench.report import workers_text
 from monitor.runtime.gc_pauses import Report, read_report
 
 __all__ = ["Broker", "Deployment", "measure_kafka"]
@@ -62,6 +63,7 @@ CST = dt.timezone(dt.timedelta(hours=8))
 Log = Any  # Callable[[str], None]
 _R = TypeVar("_R")  # what a reader of worker log lines returns
 FLOOR_MIN_EVENTS = 50_000  # the faust floor reads at least this many events (copies of the set)
+GROUP_SETTLE_S = 3.0  # after the last of several workers joins, before the run starts: the group rebalances
 
 
 @dataclass
@@ -289,7 +291,7 @@ def end_to_end(broker: Broker, data: Any, workers: int, plan: KafkaPlan, work: P
                            "prefix": dep.prefix}
     try:
         row["ready_s"] = dep.start_workers(workers)
-        time.sleep(3.0 if workers > 1 else 0.5)  # let the group settle after the last join
+        time.sleep(GROUP_SETTLE_S if workers > 1 else 0.5)  # let the group settle after the last join
         offsets = Offsets(dep)
         expected = data.households + data.lines
         result: dict[str, Any] = {}
@@ -467,7 +469,7 @@ def latency(broker: Broker, plan: KafkaPlan, work: Path, log: Log, *, workers: i
     try:
         dep.start_workers(workers)
         if workers > 1:
-            time.sleep(3.0)  # let the group settle after the last join, as end_to_end does
+            time.sleep(GROUP_SETTLE_S)  # as end_to_end does
         offsets = Offsets(dep)
         dep.produce(prefix(source, n), None)
         loaded, _ = _wait_records(offsets, offsets.topics.profiles_changelog, n, 900, dep)
@@ -630,17 +632,13 @@ def _paced(feed: AlertFeed, dep: Deployment, households: list[dict[str, Any]], r
     row["legs_ms"] = {leg: {"p50": _pct(sorted(v), 50), "p99": _pct(sorted(v), 99)} for leg, v in legs.items() if v}
     workers = len(dep.procs)
     row["workers"] = workers
-    log(f"  latency at {achieved:,.0f} events/s for {seconds:.0f} s, {_workers_text(workers)}: p50 {row['p50_text']}, "
+    log(f"  latency at {achieved:,.0f} events/s for {seconds:.0f} s, {workers_text(workers)}: p50 {row['p50_text']}, "
         f"p99 {row['p99_text']}, max {row['max_text']} ({matched:,} of {len(sent_at):,} alerts arrived within "
         f"{wait_s:.0f} s of the last send)")
     if row["legs_ms"]:
         log("    legs (p50 / p99 ms): " + ", ".join(f"{leg} {v['p50']:,.0f} / {v['p99']:,.0f}"
                                                      for leg, v in row["legs_ms"].items()))
     return row
-
-
-def _workers_text(n: int) -> str:
-    return "one worker" if n == 1 else f"{n} workers"
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -707,7 +705,7 @@ def measure_kafka(plan: KafkaPlan, work: Path, log: Log) -> dict[str, Any]:
                 result[key] = latency(broker, plan, work, log, workers=workers)
             except Exception as exc:  # noqa: BLE001
                 result[key] = {"workers": workers, "error": f"{type(exc).__name__}: {exc}"}
-                log(f"  latency with {_workers_text(workers)} FAILED: {exc}")
+                log(f"  latency with {workers_text(workers)} FAILED: {exc}")
     except Exception as exc:  # noqa: BLE001
         result["error"] = f"{type(exc).__name__}: {exc}"
         log(f"  FAILED: {result['error']}")

@@ -184,11 +184,16 @@ def _lower_rates(rows: list[dict[str, Any]]) -> str:
         f"{row['achieved_rate']:,.0f} events/s {row['p99_text']}" for row in sorted(rows, key=lambda row: row["rate"]))
 
 
+def workers_text(n: int) -> str:
+    """"one worker" or "N workers", as the Kafka figures name who ran them."""
+    return "one worker" if n == 1 else f"{n} workers"
+
+
 def _scaled(row: dict[str, Any]) -> str:
     """The p99 at the target rate with more workers (the verdict stays one worker's)."""
     if row.get("p99_text"):
-        return f"; with {row['workers']} workers p99 {row['p99_text']} (p50 {row['p50_text']})"
-    return f"; with {row['workers']} workers: {row['error']}" if row.get("error") else ""
+        return f"; with {workers_text(row['workers'])} p99 {row['p99_text']} (p50 {row['p50_text']})"
+    return f"; with {workers_text(row['workers'])}: {row['error']}" if row.get("error") else ""
 
 
 def _snapshot_verdict(label: str, snap: dict[str, Any], missing: str) -> dict[str, str]:
@@ -344,9 +349,9 @@ def render_kafka(kafka: dict[str, Any]) -> list[str]:
     for row in (*lat.get("context_rates", ()), lat, scaled):
         if row.get("p99_text"):
             workers = row.get("workers", 1)
-            who = "one worker" if workers == 1 else f"{workers} workers"
             lines += [f"Latency send -> alert at {row['achieved_rate']:,.0f} events/s for {row['seconds']:.0f} s, "
-                      f"{who}: p50 **{row['p50_text']}**, p99 **{row['p99_text']}**, max {row['max_text']} "
+                      f"{workers_text(workers)}: p50 **{row['p50_text']}**, p99 **{row['p99_text']}**, "
+                      f"max {row['max_text']} "
                       f"({row['matched']:,} of {row['sent']:,} alerts arrived within "
                       f"{row['waited_after_last_send_s']:.0f} s of the last send)."
                       + (" Legs, p50 / p99: " + "; ".join(f"{leg} {v['p50']:,.0f} / {v['p99']:,.0f} ms"
