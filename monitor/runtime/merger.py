@@ -52,11 +52,12 @@ from typing import Any
 
 from monitor.runtime.offsets import OffsetLedger, Take
 
-__all__ = ["NO_TIME", "AssignedPartitions", "InputMerger", "may_have_unread", "pick"]
+__all__ = ["NOT_HELD", "NO_TIME", "AssignedPartitions", "InputMerger", "may_have_unread", "pick"]
 
 log = logging.getLogger("monitor.worker")
 
 NO_TIME = -(1 << 62)  # the merge key of what goes first: registry records, invalid input
+NOT_HELD = -1  # the end of a partition the consumer no longer holds: before any offset, so nothing is pending on it
 MERGE_MAX_HOLD_S = 60.0  # ... and at most (a partition that lags but delivers nothing)
 MERGE_MAX_BUFFERED = 100_000
 
@@ -128,15 +129,17 @@ class AssignedPartitions:
         self._asked_at = -1.0
 
     def highwater(self, tp: Any) -> int | None:
-        """`tp`'s end as the consumer last fetched it; None when not known, as for a partition it no longer holds.
+        """`tp`'s end as the consumer last fetched it; None before its first fetch; NOT_HELD once it is taken away.
 
         The consumer's assignment changes in its own thread, so a partition `now()` listed a moment ago may be
         gone, and aiokafka asserts that it is not (B11 in RELIABILITY.md: an error logged at two workers' rebalance).
+        Nothing more will come from a partition taken away, so it is not waited for, and `now()` asks again.
         """
         try:
             return self.app.consumer.highwater(tp)
         except AssertionError:  # aiokafka: "Partition is not assigned"
-            return None
+            self.forget()
+            return NOT_HELD
 
 
 class InputMerger:

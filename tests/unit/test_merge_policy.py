@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 
 from monitor.config import Settings
 from monitor.errors import ConfigError
-from monitor.runtime.merger import MERGE_MAX_HOLD_S, NO_TIME, AssignedPartitions, may_have_unread, pick
+from monitor.runtime.merger import (
+    MERGE_MAX_HOLD_S,
+    NO_TIME,
+    NOT_HELD,
+    AssignedPartitions,
+    may_have_unread,
+    pick,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -121,13 +128,17 @@ class _RebalancingConsumer:
         return 10 * tp
 
 
-def test_a_partition_gone_in_a_rebalance_has_no_known_end() -> None:
+def test_a_partition_gone_in_a_rebalance_is_not_waited_for() -> None:
     consumer = _RebalancingConsumer({0, 1})
     assigned = AssignedPartitions(SimpleNamespace(consumer=consumer), [0, 1, 2])
     assert assigned.now() == [0, 1]
     consumer.held = {1, 2}  # the consumer's thread moved on; `now()` still answers from a moment ago
-    assert assigned.now() == [0, 1]
-    assert assigned.highwater(0) is None and assigned.highwater(1) == 10
-    assigned.forget()  # the worker's on-assigned handler
-    assert assigned.now() == [1, 2] and consumer.asked == 2
+    assert assigned.now() == [0, 1] and consumer.asked == 1
+    assert assigned.highwater(1) == 10
+    assert assigned.highwater(0) == NOT_HELD
+    assert not may_have_unread(assigned.highwater(0), expected=0)  # the merger does not wait for it
+    assert assigned.now() == [1, 2] and consumer.asked == 2  # ... and asks for the assignment again
     assert assigned.highwater(2) == 20
+    consumer.held = {2}
+    assigned.forget()  # the worker's on-assigned handler
+    assert assigned.now() == [2] and consumer.asked == 3
